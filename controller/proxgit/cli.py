@@ -1,0 +1,162 @@
+"""The ``proxgit`` command line: parses options, calls the library, sets exit codes.
+
+Exit codes follow DESIGN.md's contract. Every error a user can cause is
+printed as one line; an unexpected exception is printed as one line too, with
+``PROXGIT_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from proxgit import __version__
+from proxgit.errors import InvalidRepository, ProxgitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn every exception into one line on stderr and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ProxgitError as err:
+            _fail(err.message, err.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:  # a bug: still one line for the user
+            if os.environ.get("PROXGIT_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(err).__name__}: {err} "
+                "(rerun with PROXGIT_DEBUG=1 for details)",
+                1,
+            )
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+repo_option = click.option(
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The desired-state repository (a Git work tree).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="proxgit")
+def main() -> None:
+    """GitOps for Proxmox VE: plan on pull requests, apply on merge, four-eyes deletions."""
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@repo_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def validate(path: Path | None, repo: Path, output: str) -> None:
+    """Load and check the whole desired tree; every problem as file:line:col."""
+    from proxgit.loading import load_directory
+
+    root = path or repo
+    try:
+        state = load_directory(root)
+    except InvalidRepository as err:
+        # Paths as the user can open them from where they ran the command.
+        problems = [
+            dataclasses.replace(p, path=str(root / p.path)) if root != Path(".") else p
+            for p in err.problems
+        ]
+        if output == "json":
+            click.echo(
+                json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2)
+            )
+        else:
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(err.problems)} problem(s) found", err=True)
+        sys.exit(1)
+    vms = sum(1 for g in state.guests.values() if g.kind == "VirtualMachine")
+    containers = len(state.guests) - vms
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "valid": True,
+                    "problems": [],
+                    "clusters": sorted(state.config.spec.clusters),
+                    "virtualMachines": vms,
+                    "containers": containers,
+                    "deletionRequests": len(state.deletion_requests),
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(
+            f"valid: {len(state.config.spec.clusters)} cluster(s), {vms} VM(s), "
+            f"{containers} container(s), {len(state.deletion_requests)} deletion "
+            "request(s)"
+        )
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+@click.option("--check", is_flag=True, help="Exit 1 if the files differ from the models.")
+@user_errors
+def schema(out_dir: Path, check: bool) -> None:
+    """Write the JSON Schemas of every document kind."""
+    from proxgit.schemas import stale_schemas, write_schemas
+
+    if check:
+        stale = stale_schemas(out_dir)
+        if stale:
+            _fail(
+                f"{out_dir}: out of date: {', '.join(stale)}; run 'proxgit schema --out {out_dir}'",
+                1,
+            )
+        click.echo(f"{out_dir}: schemas match the models")
+        return
+    changed = write_schemas(out_dir)
+    click.echo(f"{out_dir}: {len(changed)} schema file(s) written")
+
+
+@main.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to create the demo repositories (default: a new temp dir).",
+)
+@user_errors
+def demo(workdir: Path | None) -> None:
+    """The whole story on a temporary Git repository."""
+    from proxgit.demo import run_demo
+
+    run_demo(workdir)

@@ -1,0 +1,473 @@
+"""Loading the desired tree: every file parsed, validated and cross-checked.
+
+The loader reports *every* problem at once, each located to the line and
+column of the offending key or value, so one ``proxgit validate`` run shows a
+reviewer everything that is wrong. It never writes anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from proxgit.errors import InvalidRepository, Problem
+from proxgit.loading.sources import CONFIG_FILE, read_git_revision, read_working_tree
+from proxgit.loading.yamlparse import PositionIndex, parse_document
+from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, VirtualMachine
+from proxgit.models.base import CLUSTER_NAME_PATTERN, DNS_NAME_PATTERN, TAG_PATTERN
+from proxgit.models.config import URL_PATTERN
+from proxgit.models.deletion import DeletionRequest
+from proxgit.models.guests import DISK_SLOT_PATTERN, MAC_PATTERN, MP_SLOT_PATTERN, NET_SLOT_PATTERN
+
+GuestDocument = VirtualMachine | Container
+
+_FOLDER_KIND = {"vms": "VirtualMachine", "containers": "Container"}
+_KIND_FOLDER = {kind: folder for folder, kind in _FOLDER_KIND.items()}
+
+# Keys that hold a secret's value; desired YAML must name a source instead.
+_SECRET_KEYS = {
+    "password",
+    "passwd",
+    "cipassword",
+    "rootpassword",
+    "secret",
+    "tokensecret",
+    "token",
+    "apitoken",
+    "apikey",
+    "privatekey",
+    "clientsecret",
+}
+# Cheap substring tests of the lower-cased text decide whether a document is
+# walked for secrets at all; a regular expression here cost more than parsing.
+_SECRET_HINTS = (
+    *(
+        key + end
+        for key in (
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "apikey",
+            "api_key",
+            "api-key",
+            "privatekey",
+            "private_key",
+            "private-key",
+        )
+        for end in (":", '"', "'", " ")
+    ),
+    *("private key-----", "pveapitoken=", "$1$", "$5$", "$6$", "$y$"),
+)
+
+
+def _may_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in _SECRET_HINTS)
+
+
+_SECRET_VALUE = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|PVEAPIToken=\S+=[0-9a-f\-]{36}|\$[156y]\$[^$\s]+\$"
+)
+
+_PATTERN_HINTS = {
+    DISK_SLOT_PATTERN: "disk slots are scsi0-scsi30, virtio0-virtio15, sata0-sata5, ide0-ide3",
+    NET_SLOT_PATTERN: "network slots are net0-net31",
+    MP_SLOT_PATTERN: "mount point slots are mp0-mp255",
+    MAC_PATTERN: "write a MAC address like BC:24:11:2A:3B:4C",
+    URL_PATTERN: "write the API address like https://pve1.example.net:8006",
+    TAG_PATTERN: "tags use letters, digits and _ - + . and start with a letter, digit or _",
+    DNS_NAME_PATTERN: "use a DNS name: letters, digits, '-' and '.', not starting or ending in '-'",
+    CLUSTER_NAME_PATTERN: "cluster names use lower-case letters, digits, '-' and '_'",
+}
+
+
+@dataclass
+class DesiredGuest:
+    """One declared guest and the file it came from."""
+
+    path: str
+    document: GuestDocument
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.document.metadata.cluster, self.document.spec.vmid
+
+    @property
+    def kind(self) -> str:
+        return self.document.kind
+
+    @property
+    def name(self) -> str:
+        return self.document.metadata.name
+
+
+@dataclass
+class DesiredState:
+    """The whole desired tree of one revision, validated."""
+
+    config: Config
+    guests: dict[tuple[str, int], DesiredGuest] = field(default_factory=dict)
+    deletion_requests: dict[str, tuple[str, DeletionRequest]] = field(default_factory=dict)
+    revision: str | None = None
+
+    def guests_in(self, cluster: str) -> list[DesiredGuest]:
+        return [g for (c, _), g in sorted(self.guests.items()) if c == cluster]
+
+
+@dataclass
+class _File:
+    path: str
+    text: str
+    data: Any = None
+    positions: PositionIndex | None = None
+
+    def at(self, loc: tuple[Any, ...], *, key: bool = False) -> tuple[int, int]:
+        if self.positions is None:
+            self.positions = PositionIndex(self.text)
+        return self.positions.locate(loc, key=key)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, file: _File, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        line, col = file.at(loc, key=key)
+        self.problems.append(Problem(file.path, line, col, _dotted(loc), message))
+
+
+def load_directory(root: Path) -> DesiredState:
+    """Load and validate the desired tree in the working directory ``root``."""
+    if not root.is_dir():
+        raise InvalidRepository([Problem(str(root), 0, 0, "", "no such directory")])
+    return load_files(read_working_tree(root))
+
+
+def load_revision(repo: Path, revision: str) -> DesiredState:
+    """Load and validate the desired tree as it is in a Git revision."""
+    state = load_files(read_git_revision(repo, revision))
+    state.revision = revision
+    return state
+
+
+def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
+    """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+    out = _Collector()
+    config: Config | None = None
+    config_file: _File | None = None
+    guest_files: list[tuple[_File, GuestDocument]] = []
+    requests: dict[str, tuple[str, DeletionRequest]] = {}
+
+    for path, text in files:
+        file = _File(path, text)
+        expected_kind = _expected_kind(path)
+        if expected_kind is None:
+            out.problems.append(
+                Problem(
+                    path,
+                    1,
+                    1,
+                    "",
+                    "unexpected file location; guests live in "
+                    "clusters/<cluster>/vms/<name>.yaml or clusters/<cluster>/containers/"
+                    "<name>.yaml, deletion requests in deletions/<cluster>-<vmid>.yaml",
+                )
+            )
+            continue
+        data, fault = parse_document(text)
+        if fault is not None:
+            out.problems.append(Problem(path, fault.line, fault.col, fault.field, fault.message))
+            continue
+        file.data = data
+        document = _validate_document(file, expected_kind, out)
+        if document is None:
+            continue
+        if isinstance(document, Config):
+            config, config_file = document, file
+        elif isinstance(document, DeletionRequest):
+            requests[document.metadata.name] = (path, document)
+        else:
+            guest_files.append((file, document))
+
+    if config is None and not any(p.path == CONFIG_FILE for p in out.problems):
+        out.problems.append(
+            Problem(
+                CONFIG_FILE,
+                0,
+                0,
+                "",
+                "missing: a desired-state repository needs "
+                "proxgit.yaml at its root (see docs/repository-format.md)",
+            )
+        )
+    if config is not None and config_file is not None:
+        _check_config(config_file, config, out)
+
+    guests = _cross_check(guest_files, config, out)
+    if out.problems:
+        raise InvalidRepository(sorted(set(out.problems)))
+    assert config is not None
+    return DesiredState(config=config, guests=guests, deletion_requests=requests)
+
+
+def _expected_kind(path: str) -> str | None:
+    parts = path.split("/")
+    if path == CONFIG_FILE:
+        return "Config"
+    if len(parts) == 4 and parts[0] == "clusters" and parts[2] in _FOLDER_KIND:
+        return _FOLDER_KIND[parts[2]]
+    if len(parts) == 2 and parts[0] == "deletions":
+        return "DeletionRequest"
+    return None
+
+
+def _validate_document(
+    file: _File, expected_kind: str, out: _Collector
+) -> Config | GuestDocument | DeletionRequest | None:
+    data = file.data
+    if data is None:
+        out.problems.append(
+            Problem(
+                file.path, 1, 1, "", f"empty document; remove the file or write a {expected_kind}"
+            )
+        )
+        return None
+    if not isinstance(data, dict):
+        out.add(
+            file,
+            (),
+            f"expected a mapping with apiVersion, kind, metadata and spec, "
+            f"found {type(data).__name__}",
+        )
+        return None
+    secret_locs = _scan_secrets(file, data, out) if _may_hold_secret(file.text) else set()
+    kind = data.get("kind")
+    if kind is None:
+        out.add(file, (), f"missing 'kind'; add kind: {expected_kind}", key=True)
+        return None
+    if kind not in DOCUMENT_KINDS:
+        out.add(file, ("kind",), f"unknown kind '{kind}'; this file must be kind: {expected_kind}")
+        return None
+    if kind != expected_kind:
+        out.add(
+            file,
+            ("kind",),
+            f"a {kind} does not belong here; this path holds "
+            f"kind: {expected_kind}{_where_kind_goes(kind)}",
+        )
+        return None
+    model = DOCUMENT_KINDS[kind]
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        for error in err.errors():
+            loc = _yaml_loc(error["loc"])
+            if error["type"] == "extra_forbidden" and loc in secret_locs:
+                continue
+            message = _message(model, error, loc)
+            on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
+            out.add(file, loc, message, key=on_key)
+        return None
+
+
+def _where_kind_goes(kind: str) -> str:
+    if kind in _KIND_FOLDER:
+        return f" (a {kind} goes in clusters/<cluster>/{_KIND_FOLDER[kind]}/)"
+    return ""
+
+
+def _yaml_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's error location as a path of YAML keys."""
+    out: list[Any] = []
+    for part in loc:
+        if out and out[-1] == "ipconfig" and isinstance(part, int | str) and str(part).isdigit():
+            out[-1] = f"ipconfig{part}"
+            continue
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue  # union member tags, not keys
+        out.append(part)
+    return tuple(out)
+
+
+def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1]) if loc else "?"
+        allowed = _keys_at(model, loc[:-1])
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean '{close[0]}'?"
+            if close
+            else (f"; allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
+        )
+        return f"unknown key '{name}'{hint}"
+    if kind == "missing":
+        return f"required key '{loc[-1]}' is missing; add it"
+    if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        hint = _PATTERN_HINTS.get(pattern, f"must match {pattern}")
+        return f"'{error['input']}' is not valid: {hint}"
+    if kind == "literal_error":
+        return (
+            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
+        )
+    if kind == "enum":
+        return (
+            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
+        )
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    return message
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at ``loc`` allows, for did-you-mean hints."""
+    current: Any = model
+    for part in loc:
+        current = _descend(current, part)
+        if current is None:
+            return []
+    for candidate in _unwrap(current):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return [f.alias or n for n, f in candidate.model_fields.items()]
+    return []
+
+
+def _descend(annotation: Any, part: Any) -> Any:
+    for candidate in _unwrap(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            for name, info in candidate.model_fields.items():
+                if part in (name, info.alias):
+                    return info.annotation
+        origin = typing.get_origin(candidate)
+        if origin in (dict, list):
+            return typing.get_args(candidate)[-1]
+    return None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        found: list[Any] = []
+        for arg in typing.get_args(annotation):
+            found.extend(_unwrap(arg))
+        return found
+    return [annotation]
+
+
+def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...]]:
+    """Report plaintext secrets anywhere in a document; returns their locations."""
+    found: set[tuple[Any, ...]] = set()
+    fix = (
+        "use tokenSecretFrom: {env: NAME} or {file: PATH}"
+        if file.path == CONFIG_FILE
+        else "use passwordFrom: {env: NAME} or {file: PATH}"
+    )
+
+    def walk(node: Any, loc: tuple[Any, ...]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                here = (*loc, key)
+                normalized = str(key).lower().replace("_", "").replace("-", "")
+                if normalized in _SECRET_KEYS and not isinstance(value, dict | list):
+                    if value not in (None, ""):
+                        found.add(here)
+                        out.add(file, here, f"plaintext secret in desired YAML; {fix}", key=True)
+                    continue
+                walk(value, here)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*loc, index))
+        elif isinstance(node, str) and _SECRET_VALUE.search(node):
+            found.add(loc)
+            out.add(
+                file, loc, f"value looks like a secret (private key, token or password hash); {fix}"
+            )
+
+    walk(data, ())
+    return found
+
+
+def _check_config(file: _File, config: Config, out: _Collector) -> None:
+    apply = config.spec.apply
+    if apply.enabled and apply.confirm != CONFIRM_PHRASE:
+        if apply.confirm is None:
+            out.add(
+                file,
+                ("spec", "apply", "enabled"),
+                "apply.enabled is true without "
+                f"confirm: {CONFIRM_PHRASE}; add that exact phrase or set enabled: false",
+            )
+        else:
+            out.add(
+                file,
+                ("spec", "apply", "confirm"),
+                f"'{apply.confirm}' is not the confirmation phrase; write exactly {CONFIRM_PHRASE}",
+            )
+
+
+def _cross_check(
+    guest_files: list[tuple[_File, GuestDocument]], config: Config | None, out: _Collector
+) -> dict[tuple[str, int], DesiredGuest]:
+    guests: dict[tuple[str, int], DesiredGuest] = {}
+    names: dict[tuple[str, str], str] = {}
+    for file, document in sorted(guest_files, key=lambda pair: pair[0].path):
+        _, path_cluster, _, filename = file.path.split("/")
+        stem = filename.rsplit(".", 1)[0]
+        cluster, name = document.metadata.cluster, document.metadata.name
+        problems_before = len(out.problems)
+        if config is not None and cluster not in config.spec.clusters:
+            known = ", ".join(sorted(config.spec.clusters)) or "none"
+            out.add(
+                file,
+                ("metadata", "cluster"),
+                f"cluster '{cluster}' is not defined in proxgit.yaml (defined: {known})",
+            )
+        if cluster != path_cluster:
+            out.add(
+                file,
+                ("metadata", "cluster"),
+                f"file is under clusters/{path_cluster}/ "
+                f"but metadata.cluster is '{cluster}'; move the file or fix the cluster",
+            )
+        if name != stem:
+            out.add(
+                file,
+                ("metadata", "name"),
+                f"file is named {filename} but metadata.name "
+                f"is '{name}'; rename the file to {name}.yaml or fix the name",
+            )
+        key = (cluster, document.spec.vmid)
+        if key in guests:
+            out.add(
+                file,
+                ("spec", "vmid"),
+                f"vmid {key[1]} on cluster '{cluster}' is already "
+                f"declared in {guests[key].path}; every guest needs its own vmid",
+            )
+        if (cluster, name.lower()) in names:
+            out.add(
+                file,
+                ("metadata", "name"),
+                f"name '{name}' on cluster '{cluster}' is "
+                f"already used by {names[(cluster, name.lower())]}; names must be unique",
+            )
+        if len(out.problems) == problems_before:
+            guests[key] = DesiredGuest(file.path, document)
+            names[(cluster, name.lower())] = file.path
+    return guests
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)

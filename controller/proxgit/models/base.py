@@ -1,0 +1,164 @@
+"""Building blocks shared by every document kind.
+
+Desired YAML is camelCase, as Kubernetes users expect; the Python attributes
+are snake_case. Unknown keys are errors (``extra="forbid"``): a typo must never
+silently mean "use the default". Sizes, tags and secret references have one
+parser each here, so the loader, the normalizer of live Proxmox config and the
+planner compare the same typed values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "proxgit/v1"
+
+
+class Model(BaseModel):
+    """Base for every model: camelCase keys, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_enum_values=True,
+    )
+
+
+# --- sizes -----------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+
+
+def parse_size(value: object, *, bare_unit: str = "G") -> int:
+    """Parse ``32G``, ``512M``, ``1.5T`` or a bare number (in ``bare_unit``) to bytes.
+
+    Proxmox reads a bare disk size as GiB, so that is the default here too.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 32G or 512M, not a boolean")
+    if isinstance(value, int | float):
+        return int(value * _UNIT[bare_unit])
+    if not isinstance(value, str):
+        raise ValueError("expected a size such as 32G or 512M")
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a size; write it like 32G, 512M or 1T")
+    number, unit = match.groups()
+    unit = unit.upper() if unit else bare_unit
+    return int(float(number) * _UNIT[unit])
+
+
+def format_size(size: int) -> str:
+    """Bytes to the shortest exact Proxmox-style size string (``32G``, ``1536M``)."""
+    for unit in ("P", "T", "G", "M", "K"):
+        if size and size % _UNIT[unit] == 0:
+            return f"{size // _UNIT[unit]}{unit}"
+    return str(size)
+
+
+def _size_validator(value: object) -> int:
+    size = parse_size(value)
+    if size <= 0:
+        raise ValueError("size must be greater than zero")
+    return size
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size_validator),
+    PlainSerializer(format_size, return_type=str),
+    WithJsonSchema(
+        {
+            "type": ["string", "integer"],
+            "pattern": r"^\d+(\.\d+)?\s*[KMGTPkmgtp]?(i?B)?$",
+            "description": "Size like 32G, 512M or 1T; a bare number is GiB.",
+            "examples": ["32G", "512M"],
+        }
+    ),
+]
+
+
+def _mib_validator(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return parse_size(value, bare_unit="M") // _UNIT["M"]
+
+
+MiB = Annotated[
+    int,
+    BeforeValidator(_mib_validator),
+    WithJsonSchema(
+        {
+            "type": ["integer", "string"],
+            "description": "MiB as an integer, or a size like 4G.",
+            "examples": [2048, "4G"],
+        }
+    ),
+]
+
+
+# --- names and tags ----------------------------------------------------------
+
+# Proxmox's tag grammar (pve-tag): case-insensitive, stored lower-case.
+TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=128)]
+
+# Proxmox guest names are DNS names.
+DNS_NAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9\-.]{0,61}[a-zA-Z0-9])?$"
+GuestName = Annotated[str, StringConstraints(pattern=DNS_NAME_PATTERN)]
+CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9\-_]{0,38}[a-z0-9])?$"
+ClusterName = Annotated[str, StringConstraints(pattern=CLUSTER_NAME_PATTERN)]
+NodeName = Annotated[str, StringConstraints(pattern=DNS_NAME_PATTERN)]
+Vmid = Annotated[int, Field(ge=100, le=999_999_999)]
+StorageId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9\-_.]*$")]
+
+
+def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+    """Tags as Proxmox stores them: lower-cased, de-duplicated, sorted."""
+    return sorted({tag.lower() for tag in tags})
+
+
+# --- secrets -----------------------------------------------------------------
+
+
+class SecretRef(Model):
+    """Where a secret comes from at apply time: an environment variable or a file.
+
+    The secret's value is never stored in desired YAML, a plan or a journal.
+    """
+
+    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: NAME or file: PATH")
+        return self
+
+    def describe(self) -> str:
+        return f"env:{self.env}" if self.env else f"file:{self.file}"
+
+
+class Metadata(Model):
+    name: GuestName = Field(description="Guest name in Proxmox; also the file's name.")
+    cluster: ClusterName = Field(description="A cluster defined in proxgit.yaml.")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+Kind = Literal["Config", "VirtualMachine", "Container", "DeletionRequest"]

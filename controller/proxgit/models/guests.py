@@ -1,0 +1,328 @@
+"""The two guest kinds users declare: ``VirtualMachine`` (QEMU) and ``Container`` (LXC).
+
+The fields are what Proxmox users really set in ``qm.conf`` and ``pct.conf``,
+under the names they know, typed. Fields left out of a spec are not managed:
+Proxmox's defaults and generated values (MAC addresses, volume names) are
+never diffed against them.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from proxgit.models.base import (
+    GuestName,
+    Metadata,
+    MiB,
+    Model,
+    NodeName,
+    SecretRef,
+    Size,
+    StorageId,
+    Tag,
+    Vmid,
+)
+
+
+class Power(StrEnum):
+    running = "running"
+    stopped = "stopped"
+
+
+class RestartPolicy(StrEnum):
+    never = "Never"
+    if_required = "IfRequired"
+
+
+class Startup(Model):
+    """Proxmox's ``startup`` property: boot order and delays in seconds."""
+
+    order: Annotated[int, Field(ge=0)] | None = None
+    up: Annotated[int, Field(ge=0)] | None = None
+    down: Annotated[int, Field(ge=0)] | None = None
+
+
+# --- QEMU ----------------------------------------------------------------------
+
+DISK_SLOT_PATTERN = r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3])$"
+DiskSlot = Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)]
+NET_SLOT_PATTERN = r"^net([0-9]|[12][0-9]|3[01])$"
+NetSlot = Annotated[str, StringConstraints(pattern=NET_SLOT_PATTERN)]
+MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
+MacAddress = Annotated[str, StringConstraints(pattern=MAC_PATTERN)]
+VlanTag = Annotated[int, Field(ge=1, le=4094)]
+Mtu = Annotated[int, Field(ge=1, le=65520)]
+
+
+class DiskCache(StrEnum):
+    none = "none"
+    writethrough = "writethrough"
+    writeback = "writeback"
+    unsafe = "unsafe"
+    directsync = "directsync"
+
+
+class Disk(Model):
+    """A virtual disk in a bus slot (``scsi0``, ``virtio1``, ``sata0``, ``ide0``)."""
+
+    storage: StorageId
+    size: Size
+    format: Literal["raw", "qcow2", "vmdk"] | None = None
+    ssd: bool | None = None
+    discard: bool | None = None
+    iothread: bool | None = None
+    cache: DiskCache | None = None
+    backup: bool | None = None
+
+
+class NicModel(StrEnum):
+    virtio = "virtio"
+    e1000 = "e1000"
+    e1000e = "e1000e"
+    rtl8139 = "rtl8139"
+    vmxnet3 = "vmxnet3"
+
+
+class VmNetwork(Model):
+    """A NIC in a ``netN`` slot."""
+
+    model: NicModel = NicModel.virtio
+    bridge: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$")]
+    tag: VlanTag | None = None
+    macaddr: MacAddress | None = None
+    firewall: bool | None = None
+    rate: Annotated[float, Field(ge=0)] | None = Field(default=None, description="MB/s")
+    mtu: Mtu | None = None
+    queues: Annotated[int, Field(ge=0, le=64)] | None = None
+    link_down: bool | None = None
+
+
+IPCONFIG_KEY = re.compile(r"^ipconfig([0-9]|[12][0-9]|3[01])$")
+
+
+class CloudInit(Model):
+    """Cloud-init values Proxmox feeds the guest (``ciuser``, ``sshkeys``, ``ipconfigN``...).
+
+    ``ipconfig0`` ... ``ipconfig31`` are written as keys of their own, as in
+    qm.conf. The password is never written here: ``passwordFrom`` names where
+    it comes from at apply time.
+    """
+
+    model_config = Model.model_config | {
+        "json_schema_extra": {
+            "patternProperties": {
+                IPCONFIG_KEY.pattern: {
+                    "type": "string",
+                    "description": "e.g. ip=10.0.20.11/24,gw=10.0.20.1 or ip=dhcp",
+                }
+            }
+        }
+    }
+
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_\-.]*$")] | None = None
+    password_from: SecretRef | None = None
+    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    nameserver: str | None = None
+    searchdomain: str | None = None
+    cicustom: str | None = None
+    citype: Literal["nocloud", "configdrive2", "opennebula"] | None = None
+    upgrade: bool | None = None
+    ipconfig: dict[int, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_ipconfig(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        ipconfig = dict(data.pop("ipconfig", None) or {})
+        for key in [k for k in data if isinstance(k, str) and IPCONFIG_KEY.match(k)]:
+            ipconfig[int(key[len("ipconfig") :])] = data.pop(key)
+        if ipconfig:
+            data["ipconfig"] = ipconfig
+        return data
+
+    @model_serializer(mode="wrap")
+    def _spread_ipconfig(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for index, value in sorted((data.pop("ipconfig", None) or {}).items()):
+            data[f"ipconfig{index}"] = value
+        return data
+
+
+class Clone(Model):
+    """Create the VM by cloning a template, by VMID or by name."""
+
+    vmid: Vmid | None = None
+    name: str | None = None
+    full: bool = Field(default=True, description="Full clone (true) or linked clone (false).")
+    storage: StorageId | None = Field(default=None, description="Target storage of a full clone.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Clone:
+        if (self.vmid is None) == (self.name is None):
+            raise ValueError("give the template as exactly one of vmid: N or name: NAME")
+        return self
+
+
+class Agent(Model):
+    enabled: bool = True
+    fstrim: bool | None = None
+
+
+class GuestSpec(Model):
+    """What VMs and containers share."""
+
+    vmid: Vmid = Field(description="Proxmox VMID; with the cluster, the guest's identity.")
+    node: NodeName = Field(description="Node to create the guest on.")
+    cores: Annotated[int, Field(ge=1, le=8192)] | None = None
+    memory: MiB | None = Field(default=None, description="Memory in MiB.")
+    onboot: bool | None = None
+    startup: Startup | None = None
+    protection: bool | None = None
+    tags: list[Tag] | None = None
+    description: str | None = None
+    pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
+    power: Power = Power.running
+    restart_policy: RestartPolicy = RestartPolicy.never
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, tags: list[str] | None) -> list[str] | None:
+        if tags and any(t.lower() == "proxgit-pending-deletion" for t in tags):
+            raise ValueError("'proxgit-pending-deletion' is set by proxgit only")
+        return tags
+
+
+class VirtualMachineSpec(GuestSpec):
+    sockets: Annotated[int, Field(ge=1, le=4)] | None = None
+    cpu: str | None = Field(default=None, description="CPU type, e.g. host, x86-64-v2-AES.")
+    numa: bool | None = None
+    balloon: MiB | None = Field(default=None, description="Minimum memory in MiB; 0 disables.")
+    hotplug: str | None = Field(default=None, description="e.g. network,disk,usb,memory,cpu")
+    disks: dict[DiskSlot, Disk] | None = None
+    networks: dict[NetSlot, VmNetwork] | None = None
+    cloud_init: CloudInit | None = None
+    clone: Clone | None = None
+    agent: Agent | None = None
+    bios: Literal["seabios", "ovmf"] | None = None
+    machine: Annotated[str, StringConstraints(pattern=r"^(pc|q35)[a-z0-9.+\-]*$")] | None = None
+    ostype: (
+        Literal[
+            "other",
+            "wxp",
+            "w2k",
+            "w2k3",
+            "w2k8",
+            "wvista",
+            "win7",
+            "win8",
+            "win10",
+            "win11",
+            "l24",
+            "l26",
+            "solaris",
+        ]
+        | None
+    ) = None
+    scsihw: (
+        Literal[
+            "lsi",
+            "lsi53c810",
+            "virtio-scsi-pci",
+            "virtio-scsi-single",
+            "megasas",
+            "pvscsi",
+        ]
+        | None
+    ) = None
+    boot: str | None = Field(default=None, description="Boot order, e.g. order=scsi0;net0")
+
+
+class VirtualMachine(Model):
+    """A QEMU virtual machine, ``clusters/<cluster>/vms/<name>.yaml``."""
+
+    api_version: Literal["proxgit/v1"]
+    kind: Literal["VirtualMachine"]
+    metadata: Metadata
+    spec: VirtualMachineSpec
+
+
+# --- LXC -------------------------------------------------------------------------
+
+MP_SLOT_PATTERN = r"^mp([0-9]|[1-9][0-9]|2[0-4][0-9]|25[0-5])$"
+MountSlot = Annotated[str, StringConstraints(pattern=MP_SLOT_PATTERN)]
+
+
+class RootFs(Model):
+    storage: StorageId
+    size: Size
+
+
+class MountPoint(Model):
+    storage: StorageId
+    size: Size
+    path: Annotated[str, StringConstraints(pattern=r"^/.*")]
+    backup: bool | None = None
+    readonly: bool | None = Field(default=None, alias="ro")
+
+
+class ContainerNetwork(Model):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_.\-]{1,15}$")] = "eth0"
+    bridge: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$")]
+    ip: str | None = Field(default=None, description="dhcp, manual or CIDR like 10.0.0.5/24")
+    gw: str | None = None
+    ip6: str | None = Field(default=None, description="auto, dhcp, manual or CIDR")
+    gw6: str | None = None
+    tag: VlanTag | None = None
+    firewall: bool | None = None
+    hwaddr: MacAddress | None = None
+    mtu: Mtu | None = None
+    rate: Annotated[float, Field(ge=0)] | None = None
+
+
+class Features(Model):
+    nesting: bool | None = None
+    keyctl: bool | None = None
+    fuse: bool | None = None
+
+
+class ContainerSpec(GuestSpec):
+    hostname: GuestName | None = None
+    ostemplate: str | None = Field(
+        default=None, description="e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+    )
+    swap: MiB | None = None
+    rootfs: RootFs | None = None
+    mountpoints: dict[MountSlot, MountPoint] | None = None
+    networks: dict[NetSlot, ContainerNetwork] | None = None
+    unprivileged: bool | None = None
+    features: Features | None = None
+    nameserver: str | None = None
+    searchdomain: str | None = None
+    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    password_from: SecretRef | None = None
+    ostype: str | None = None
+
+
+class Container(Model):
+    """An LXC container, ``clusters/<cluster>/containers/<name>.yaml``."""
+
+    api_version: Literal["proxgit/v1"]
+    kind: Literal["Container"]
+    metadata: Metadata
+    spec: ContainerSpec
+
+
+Guest = VirtualMachine | Container

@@ -1,0 +1,88 @@
+"""Shared fixtures: small valid desired-state repositories written to temp dirs."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CONFIG = """\
+apiVersion: proxgit/v1
+kind: Config
+spec:
+  clusters:
+    lab:
+      url: https://127.0.0.1:8006
+      tokenId: proxgit@pve!ci
+      tokenSecretFrom: {env: PROXGIT_LAB_TOKEN}
+      allowWrites: true
+  apply:
+    enabled: true
+    confirm: allow-edit-and-add-actions
+  policy:
+    roles:
+      operators:
+        members: [alice@example.com, bob@example.com]
+        permissions: ["*"]
+"""
+
+WEB01 = """\
+apiVersion: proxgit/v1
+kind: VirtualMachine
+metadata: {name: web-01, cluster: lab}
+spec:
+  vmid: 101
+  node: pve1
+  cores: 2
+  memory: 2048
+  tags: [web]
+  disks:
+    scsi0: {storage: local-lvm, size: 32G}
+  networks:
+    net0: {bridge: vmbr0, tag: 20}
+"""
+
+CT01 = """\
+apiVersion: proxgit/v1
+kind: Container
+metadata: {name: dns-01, cluster: lab}
+spec:
+  vmid: 201
+  node: pve1
+  ostemplate: local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
+  rootfs: {storage: local-lvm, size: 8G}
+  networks:
+    net0: {bridge: vmbr0, ip: 10.0.0.53/24, gw: 10.0.0.1}
+"""
+
+BASE_FILES = {
+    "proxgit.yaml": CONFIG,
+    "clusters/lab/vms/web-01.yaml": WEB01,
+    "clusters/lab/containers/dns-01.yaml": CT01,
+}
+
+
+def write_tree(root: Path, files: dict[str, str | None]) -> Path:
+    """Write files (``None`` deletes) under ``root``; text is dedented."""
+    for rel, text in files.items():
+        target = root / rel
+        if text is None:
+            target.unlink(missing_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A valid repository, with files added, replaced or (``None``) removed."""
+
+    def make(files: dict[str, str | None] | None = None) -> Path:
+        root = tmp_path / "repo"
+        write_tree(root, {**BASE_FILES, **(files or {})})
+        return root
+
+    return make
