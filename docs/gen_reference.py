@@ -118,8 +118,11 @@ class Renderer:
             if "pattern" in item:
                 found.append(f"pattern {code(item['pattern'])}")
             for key, label in (
-                ("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
-                ("exclusiveMaximum", "<"), ("minLength", "min length"),
+                ("minimum", "≥"),
+                ("exclusiveMinimum", ">"),
+                ("maximum", "≤"),
+                ("exclusiveMaximum", "<"),
+                ("minLength", "min length"),
                 ("maxLength", "max length"),
             ):
                 if key in item:
@@ -177,14 +180,14 @@ class Renderer:
         text = node.get("description")
         if text:
             lines += [clean(text).replace("\\|", "|"), ""]
-        return lines + self.table(node) + [""]
+        return [*lines, *self.table(node), ""]
 
     def render_kind(self, kind: str, schema: dict[str, Any], where: str) -> list[str]:
         lines = [f'<a id="{anchor(kind)}"></a>', "", f"### {kind}", ""]
         lines += [f"File: {where}. Schema: `schemas/{SCHEMA_FILE[kind]}`.", ""]
         if schema.get("description"):
             lines += [clean(schema["description"]).replace("\\|", "|"), ""]
-        lines += self.table(schema) + [""]
+        lines += [*self.table(schema), ""]
         while self.queue:
             name = self.queue.pop(0)
             if name in self.done:
@@ -237,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     updated = splice(doc, generated)
     if args.check:
         if updated != doc:
-            print(f"{args.doc}: generated tables are out of date; run "
-                  "python docs/gen_reference.py --write", file=sys.stderr)
+            print(
+                f"{args.doc}: generated tables are out of date; run "
+                "python docs/gen_reference.py --write",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.doc}: generated tables are up to date")
         return 0

@@ -19,6 +19,7 @@ SCHEMA_FILES = {kind: f"{kind.lower()}.schema.json" for kind in DOCUMENT_KINDS}
 def build_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one document kind."""
     schema = DOCUMENT_KINDS[kind].model_json_schema(by_alias=True, mode="validation")
+    _close_slot_maps(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://proxgit.dev/schemas/{SCHEMA_FILES[kind]}",
@@ -53,3 +54,15 @@ def stale_schemas(directory: Path) -> list[str]:
         for name, text in render_schemas().items()
         if not (directory / name).exists() or (directory / name).read_text(encoding="utf-8") != text
     ]
+
+
+def _close_slot_maps(node: Any) -> None:
+    """Maps keyed by a pattern (disk slots, clusters) accept no other keys, as the loader."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "properties" not in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_slot_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_slot_maps(value)

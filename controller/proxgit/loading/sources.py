@@ -24,14 +24,14 @@ def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:
     config = root / CONFIG_FILE
     if config.is_file():
         yield CONFIG_FILE, config.read_text(encoding="utf-8", errors="replace")
-    prefix = len(str(root)) + 1
     for top in DESIRED_ROOTS:
-        base = root / top
-        if not base.is_dir():
+        base = os.path.join(root, top)
+        if not os.path.isdir(base):
             continue
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()
-            rel_dir = dirpath[prefix:].replace(os.sep, "/")
+            # os.walk yields paths that start with ``base`` exactly as given.
+            rel_dir = top + dirpath[len(base) :].replace(os.sep, "/")
             for filename in sorted(filenames):
                 if filename.endswith(YAML_SUFFIXES):
                     with open(f"{dirpath}/{filename}", "rb") as handle:

@@ -11,7 +11,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from proxgit.models.base import ClusterName, Model, SecretRef
 
@@ -48,6 +55,7 @@ def format_duration(value: timedelta) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
         {
             "type": ["string", "integer"],
@@ -100,7 +108,9 @@ class Apply(Model):
 
 
 class Deletions(Model):
-    ttl: Duration = Field(default=timedelta(days=7))
+    ttl: Duration = Field(
+        default_factory=lambda: timedelta(days=7), json_schema_extra={"default": "7d"}
+    )
     self_approval_allowed: bool = False
     require_signed_approvals: bool = False
     allowed_signers: str | None = Field(

@@ -173,6 +173,11 @@ class Clone(Model):
     def _one_source(self) -> Clone:
         if (self.vmid is None) == (self.name is None):
             raise ValueError("give the template as exactly one of vmid: N or name: NAME")
+        if not self.full and self.storage is not None:
+            raise ValueError(
+                "a linked clone (full: false) stays on the template's storage; "
+                "remove storage or set full: true"
+            )
         return self
 
 

@@ -1,0 +1,143 @@
+"""A plan is plain data: what would change, guest by guest, and what stands in the way.
+
+The planner builds it, views render it (terminal, Markdown, JSON), the PR
+comment carries it, and apply re-computes it. Nothing here does I/O.
+The JSON form (``Plan.model_dump(mode="json")``) is a stable, documented
+contract: see docs/plan-json.md.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    create = "create"
+    update = "update"
+    delete = "delete"
+    noop = "noop"
+
+
+class Effect(StrEnum):
+    live = "live"
+    restart = "restart"
+
+
+class FieldChange(BaseModel):
+    """One field that differs: ``path`` in desired-spec terms (``disks.scsi0.size``)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+    effect: Effect = Effect.live
+
+
+class Finding(BaseModel):
+    """A blocker (the plan fails) or a warning, with a stable code."""
+
+    code: str
+    message: str
+
+
+class GuestChange(BaseModel):
+    cluster: str
+    vmid: int
+    name: str
+    kind: str
+    node: str | None = None
+    action: Action
+    file: str | None = None
+    fields: list[FieldChange] = Field(default_factory=list)
+    blockers: list[Finding] = Field(default_factory=list)
+    warnings: list[Finding] = Field(default_factory=list)
+
+    @property
+    def needs_restart(self) -> bool:
+        return any(f.effect == Effect.restart for f in self.fields)
+
+
+class DriftedGuest(BaseModel):
+    """A declared guest whose live config differs although its file did not change."""
+
+    cluster: str
+    vmid: int
+    name: str
+    kind: str
+    file: str | None = None
+    fields: list[FieldChange] = Field(default_factory=list)
+    missing: bool = Field(default=False, description="Declared but not found live.")
+
+
+class UnmanagedGuest(BaseModel):
+    """Live but not declared: reported, never touched."""
+
+    cluster: str
+    vmid: int
+    name: str
+    kind: str
+    node: str
+    status: str | None = None
+    pending_deletion: bool = False
+
+
+class Summary(BaseModel):
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    noop: int = 0
+    blockers: int = 0
+    warnings: int = 0
+    drift: int = 0
+    unmanaged: int = 0
+
+
+class Plan(BaseModel):
+    """Everything ``proxgit plan`` found, for one revision against live state."""
+
+    format_version: int = PLAN_FORMAT_VERSION
+    revision: str | None = None
+    base_revision: str | None = None
+    actor: str | None = None
+    summary: Summary = Field(default_factory=Summary)
+    changes: list[GuestChange] = Field(default_factory=list)
+    drift: list[DriftedGuest] = Field(default_factory=list)
+    unmanaged: list[UnmanagedGuest] = Field(default_factory=list)
+    blockers: list[Finding] = Field(default_factory=list, description="Not tied to one guest.")
+    warnings: list[Finding] = Field(default_factory=list, description="Not tied to one guest.")
+    merge_effect: list[str] = Field(
+        default_factory=list, description="What merging will do, one line per cluster."
+    )
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != Action.noop for c in self.changes)
+
+    @property
+    def blocker_count(self) -> int:
+        return len(self.blockers) + sum(len(c.blockers) for c in self.changes)
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings) + sum(len(c.warnings) for c in self.changes)
+
+    def summarize(self) -> Plan:
+        """Recompute ``summary`` from the lists; returns self."""
+        counts = {action: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action] += 1
+        self.summary = Summary(
+            create=counts[Action.create],
+            update=counts[Action.update],
+            delete=counts[Action.delete],
+            noop=counts[Action.noop],
+            blockers=self.blocker_count,
+            warnings=self.warning_count,
+            drift=len(self.drift),
+            unmanaged=len(self.unmanaged),
+        )
+        return self
