@@ -36,6 +36,10 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except InvalidRepository as err:
+            for problem in err.problems:
+                click.echo(str(problem), err=True)
+            _fail(f"the desired tree has {len(err.problems)} problem(s); run proxgit validate", 1)
         except ProxgitError as err:
             _fail(err.message, err.exit_code)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
@@ -145,6 +149,98 @@ def schema(out_dir: Path, check: bool) -> None:
         return
     changed = write_schemas(out_dir)
     click.echo(f"{out_dir}: {len(changed)} schema file(s) written")
+
+
+@main.command()
+@repo_option
+@click.option(
+    "--base",
+    default=None,
+    help="Base revision (the PR's target); deletions and drift are computed against it.",
+)
+@click.option("--head", default=None, help="Head revision; default: the working tree.")
+@click.option(
+    "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the rendered plan to this file instead of stdout.",
+)
+@click.option(
+    "--actor",
+    "actors",
+    multiple=True,
+    help="Identity whose permissions are checked "
+    "(email or forge login like github:alice); repeatable.",
+)
+@click.option(
+    "--comment",
+    type=click.Choice(["github", "gitlab", "gitea"]),
+    default=None,
+    help="Post (or update) the plan as a PR comment and set a commit status.",
+)
+@click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
+@user_errors
+def plan(
+    repo: Path,
+    base: str | None,
+    head: str | None,
+    output: str,
+    out_file: Path | None,
+    actors: tuple[str, ...],
+    comment: str | None,
+    color: bool | None,
+) -> None:
+    """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
+    from proxgit.planning.run import run_plan
+    from proxgit.rendering import render_json, render_markdown, render_text
+
+    actor: list[str] | None = list(actors) or None
+    forge_settings = None
+    if comment is not None:
+        from proxgit.forges import ForgeSettings, pr_author
+
+        forge_settings = ForgeSettings.from_env(comment)
+        if actor is None:
+            actor = pr_author(forge_settings).identities()
+    result = run_plan(repo, base=base, head=head, actor=actor)
+    the_plan = result.plan
+    if output == "json":
+        text = render_json(the_plan)
+    elif output == "markdown":
+        text = render_markdown(the_plan)
+    else:
+        use_color = color if color is not None else (out_file is None and sys.stdout.isatty())
+        text = render_text(the_plan, color=use_color)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    if forge_settings is not None:
+        _publish(forge_settings, the_plan)
+    if the_plan.blocker_count:
+        sys.exit(1)
+    sys.exit(2 if the_plan.has_changes else 0)
+
+
+def _publish(settings: Any, the_plan: Any) -> None:
+    from proxgit.forges import publish_plan, write_step_summary
+    from proxgit.rendering import render_markdown
+
+    markdown = render_markdown(the_plan)
+    if the_plan.blocker_count:
+        state, description = "failure", f"{the_plan.blocker_count} blocker(s)"
+    elif the_plan.has_changes:
+        s = the_plan.summary
+        state, description = "success", f"{s.create} create, {s.update} update, {s.delete} delete"
+    else:
+        state, description = "neutral", "no changes"
+    publish_plan(settings, markdown=markdown, state=state, description=description)
+    write_step_summary(markdown)
+    click.echo(f"plan posted to {settings.forge} ({state}: {description})", err=True)
 
 
 @main.command()

@@ -227,9 +227,9 @@ def normalize_lxc_config(
         for key, val in _startup(config["startup"]).items():
             view[f"startup.{key}"] = val
     if "features" in config:
-        for key, val in parse_property_string(str(config["features"])).items():
+        for key, flag in parse_property_string(str(config["features"])).items():
             if key in ("nesting", "keyctl", "fuse"):
-                view[f"features.{key}"] = to_bool(val)
+                view[f"features.{key}"] = to_bool(flag)
     if "rootfs" in config:
         props = parse_property_string(str(config["rootfs"]), "volume")
         view["rootfs.storage"] = props.get("volume", "").split(":", 1)[0]
@@ -249,17 +249,17 @@ def normalize_lxc_config(
                 view[f"mountpoints.{key}.ro"] = to_bool(props["ro"])
         elif key.startswith("net") and key[3:].isdigit():
             props = parse_property_string(str(raw))
-            for field, val in props.items():
+            for field, text in props.items():
                 if field in ("name", "bridge", "ip", "gw", "ip6", "gw6"):
-                    view[f"networks.{key}.{field}"] = val
+                    view[f"networks.{key}.{field}"] = text
                 elif field == "hwaddr":
-                    view[f"networks.{key}.hwaddr"] = val.upper()
+                    view[f"networks.{key}.hwaddr"] = text.upper()
                 elif field in ("tag", "mtu"):
-                    view[f"networks.{key}.{field}"] = to_int(val)
+                    view[f"networks.{key}.{field}"] = to_int(text)
                 elif field == "rate":
-                    view[f"networks.{key}.rate"] = float(val)
+                    view[f"networks.{key}.rate"] = float(text)
                 elif field == "firewall":
-                    view[f"networks.{key}.firewall"] = to_bool(val)
+                    view[f"networks.{key}.firewall"] = to_bool(text)
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
     if pool:
@@ -298,8 +298,10 @@ def desired_view(document: VirtualMachine | Container) -> FlatView:
         view["tags"] = split_tags(view["tags"])
     if "description" in view:
         view["description"] = str(view["description"]).rstrip()
-    for key in [k for k in view if k.endswith(".macaddr") or k.endswith(".hwaddr")]:
+    for key in [k for k in view if k.endswith((".macaddr", ".hwaddr"))]:
         view[key] = str(view[key]).upper()
+    for key in [k for k in view if k.endswith(".size") and isinstance(view[k], str)]:
+        view[key] = parse_size(view[key])  # the model serializes sizes as text
     return view
 
 

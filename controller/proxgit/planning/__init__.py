@@ -1,0 +1,16 @@
+"""Planning: the pure planner, the Plan data it returns, and the run that feeds it."""
+
+from proxgit.planning.plan import Action, Effect, FieldChange, Finding, GuestChange, Plan
+from proxgit.planning.planner import LiveReads, build_plan, reads_for
+
+__all__ = [
+    "Action",
+    "Effect",
+    "FieldChange",
+    "Finding",
+    "GuestChange",
+    "LiveReads",
+    "Plan",
+    "build_plan",
+    "reads_for",
+]

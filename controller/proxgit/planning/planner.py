@@ -1,0 +1,578 @@
+"""The planner: a pure function from (desired head, desired base, live, actor) to a Plan.
+
+No network, no Git, no clock. Deletions come only from documents removed
+between base and head, never from live state; live guests that nothing
+declares are reported as unmanaged and never touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxgit.loading import DesiredGuest, DesiredState
+from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
+from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
+from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect
+from proxgit.planning.plan import (
+    Action,
+    DriftedGuest,
+    Effect,
+    FieldChange,
+    Finding,
+    GuestChange,
+    Plan,
+    UnmanagedGuest,
+)
+from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
+from proxgit.proxmox.normalize import FlatView, desired_view
+
+_SECRETISH = re.compile(r"(?i)(password|passwd|secret|token)\s*[:=]\s*\S{4,}")
+
+
+@dataclass(frozen=True)
+class LiveReads:
+    """What the reader must fetch beyond ``/cluster/resources`` for a plan."""
+
+    # cluster -> vmids whose config (and pending changes) the plan needs
+    guests: dict[str, set[int]] = field(default_factory=dict)
+    # cluster -> (node, storage) pairs whose container templates the plan checks
+    template_storages: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+
+def reads_for(head: DesiredState, base: DesiredState | None) -> LiveReads:
+    """Guests declared in head or base, and storages of ostemplates of containers."""
+    guests: dict[str, set[int]] = {}
+    storages: dict[str, set[tuple[str, str]]] = {}
+    for state in (head, base):
+        for cluster, vmid in state.guests if state else ():
+            guests.setdefault(cluster, set()).add(vmid)
+    for (cluster, _), guest in head.guests.items():
+        spec = guest.document.spec
+        if isinstance(spec, ContainerSpec) and spec.ostemplate and ":" in spec.ostemplate:
+            storages.setdefault(cluster, set()).add((spec.node, spec.ostemplate.split(":")[0]))
+    return LiveReads(guests, storages)
+
+
+def build_plan(
+    head: DesiredState,
+    live: LiveState,
+    *,
+    base: DesiredState | None = None,
+    actor: Iterable[str] | None = None,
+) -> Plan:
+    """Diff desired ``head`` (and ``base``) against ``live``; see the module docstring."""
+    identities = list(actor) if actor is not None else None
+    config = head.config
+    plan = Plan(
+        revision=head.revision,
+        base_revision=base.revision if base else None,
+        actor=identities[0] if identities else None,
+    )
+    if identities is None and config.spec.policy is not None:
+        plan.warnings.append(
+            Finding(
+                code="actor-unknown",
+                message="no actor given (--actor or "
+                "the forge's PR author): permissions were not checked",
+            )
+        )
+    for cluster_name in sorted(config.spec.clusters):
+        cluster = live.clusters.get(cluster_name)
+        if cluster is None or not cluster.reachable:
+            reason = cluster.error if cluster else "not read"
+            plan.blockers.append(
+                Finding(code="cluster-unreachable", message=f"cluster '{cluster_name}': {reason}")
+            )
+            continue
+        _plan_cluster(plan, cluster, head, base, identities)
+    for (cluster_name, _vmid), guest in sorted(head.guests.items()):
+        if cluster_name not in config.spec.clusters:  # pragma: no cover - loader refuses it
+            plan.blockers.append(
+                Finding(
+                    code="cluster-unknown",
+                    message=f"{guest.path}: cluster '{cluster_name}' is not in proxgit.yaml",
+                )
+            )
+    _merge_effect(plan, config)
+    return plan.summarize()
+
+
+def _plan_cluster(
+    plan: Plan,
+    cluster: ClusterLive,
+    head: DesiredState,
+    base: DesiredState | None,
+    actor: list[str] | None,
+) -> None:
+    config = head.config
+    declared = {vmid: g for (c, vmid), g in head.guests.items() if c == cluster.name}
+    before = {
+        vmid: g for (c, vmid), g in (base.guests.items() if base else ()) if c == cluster.name
+    }
+    declared_names = {(g.kind, g.name.lower()): vmid for vmid, g in declared.items()}
+    for vmid in sorted(declared):
+        guest = declared[vmid]
+        live_guest = cluster.guests.get(vmid)
+        old = before.get(vmid)
+        in_scope = base is None or old is None or _spec_changed(old, guest)
+        if live_guest is None:
+            change = _plan_create(guest, cluster, declared_names)
+        else:
+            change = _plan_update(guest, live_guest, old, in_scope)
+            if change.action == Action.update and not in_scope:
+                plan.drift.append(
+                    DriftedGuest(
+                        cluster=cluster.name,
+                        vmid=vmid,
+                        name=guest.name,
+                        kind=guest.kind,
+                        file=guest.path,
+                        fields=change.fields,
+                    )
+                )
+                change.action, change.fields = Action.noop, []
+        _check_permission(change, config, actor)
+        _secret_warnings(change, guest)
+        plan.changes.append(change)
+        if live_guest is None and base is not None and old is not None and not in_scope:
+            plan.drift.append(
+                DriftedGuest(
+                    cluster=cluster.name,
+                    vmid=vmid,
+                    name=guest.name,
+                    kind=guest.kind,
+                    file=guest.path,
+                    missing=True,
+                )
+            )
+    for vmid in sorted(set(before) - set(declared)):
+        old = before[vmid]
+        live_guest = cluster.guests.get(vmid)
+        if live_guest is None:
+            continue  # already gone: nothing to delete
+        change = GuestChange(
+            cluster=cluster.name,
+            vmid=vmid,
+            name=old.name,
+            kind=old.kind,
+            node=live_guest.node,
+            action=Action.delete,
+            file=old.path,
+        )
+        if live_guest.kind != old.kind or live_guest.name.lower() != old.name.lower():
+            change.blockers.append(
+                Finding(
+                    code="vmid-reused",
+                    message=f"vmid {vmid} is now "
+                    f"{live_guest.type} '{live_guest.name}', not the "
+                    f"removed {old.kind} '{old.name}'; nothing to delete",
+                )
+            )
+        protection = (live_guest.config or {}).get("protection")
+        if protection is not None and str(protection) in ("1", "True", "true"):
+            change.blockers.append(
+                Finding(
+                    code="protected",
+                    message=f"{old.name} has protection"
+                    " enabled in Proxmox; clear it before deleting",
+                )
+            )
+        change.warnings.append(
+            Finding(
+                code="deletion-needs-approval",
+                message="merging opens a "
+                f"deletion request (deletions/{cluster.name}-{vmid}.yaml); "
+                "a second person's approval commit destroys the guest",
+            )
+        )
+        _check_permission(change, config, actor)
+        plan.changes.append(change)
+    deleted = {
+        c.vmid for c in plan.changes if c.cluster == cluster.name and c.action == Action.delete
+    }
+    for vmid, live_guest in sorted(cluster.guests.items()):
+        if vmid in declared or vmid in deleted:
+            continue
+        plan.unmanaged.append(
+            UnmanagedGuest(
+                cluster=cluster.name,
+                vmid=vmid,
+                name=live_guest.name,
+                kind=live_guest.kind,
+                node=live_guest.node,
+                status=live_guest.status,
+                pending_deletion=live_guest.pending_deletion,
+            )
+        )
+
+
+def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
+    return old.document != new.document
+
+
+def _plan_create(
+    guest: DesiredGuest, cluster: ClusterLive, declared_names: dict[tuple[str, str], int]
+) -> GuestChange:
+    document = guest.document
+    spec = document.spec
+    change = GuestChange(
+        cluster=cluster.name,
+        vmid=spec.vmid,
+        name=guest.name,
+        kind=guest.kind,
+        node=spec.node,
+        action=Action.create,
+        file=guest.path,
+    )
+    view = desired_view(document)
+    change.fields = [
+        FieldChange(path=p, before=None, after=_show(p, v), effect=Effect.live)
+        for p, v in sorted(view.items())
+    ]
+    node = cluster.nodes.get(spec.node)
+    if node is None:
+        known = ", ".join(sorted(cluster.nodes)) or "none"
+        change.blockers.append(
+            Finding(
+                code="node-missing",
+                message=f"node '{spec.node}' does "
+                f"not exist in cluster '{cluster.name}' (nodes: {known})",
+            )
+        )
+    elif node.status != "online":
+        change.blockers.append(
+            Finding(
+                code="node-offline",
+                message=f"node '{spec.node}' is {node.status}; guests can't be created there now",
+            )
+        )
+    for storage, content, what in _storage_needs(spec):
+        _check_storage(change, cluster, spec.node, storage, content, what)
+    if isinstance(spec, VirtualMachineSpec) and spec.clone is not None:
+        clone = spec.clone
+        templates = [g for g in cluster.guests.values() if g.template and g.type == "qemu"]
+        found = [
+            t
+            for t in templates
+            if (clone.vmid is not None and t.vmid == clone.vmid)
+            or (clone.name is not None and t.name == clone.name)
+        ]
+        if not found:
+            which = f"vmid {clone.vmid}" if clone.vmid is not None else f"name '{clone.name}'"
+            change.blockers.append(
+                Finding(
+                    code="template-missing",
+                    message=f"clone source template {which} not found in cluster '{cluster.name}'",
+                )
+            )
+    if isinstance(spec, ContainerSpec):
+        if not spec.ostemplate:
+            change.blockers.append(
+                Finding(
+                    code="ostemplate-missing", message="creating a container needs spec.ostemplate"
+                )
+            )
+        elif ":" in spec.ostemplate:
+            key = (spec.node, spec.ostemplate.split(":")[0])
+            if key in cluster.templates and spec.ostemplate not in cluster.templates[key]:
+                change.blockers.append(
+                    Finding(
+                        code="ostemplate-missing",
+                        message=f"ostemplate '{spec.ostemplate}' not found on {spec.node}/{key[1]}",
+                    )
+                )
+    return change
+
+
+def _storage_needs(spec: VirtualMachineSpec | ContainerSpec) -> list[tuple[str, str, str]]:
+    needs: list[tuple[str, str, str]] = []
+    if isinstance(spec, VirtualMachineSpec):
+        for slot, disk in (spec.disks or {}).items():
+            needs.append((disk.storage, "images", f"disk {slot}"))
+        if spec.clone and spec.clone.storage:
+            needs.append((spec.clone.storage, "images", "clone target"))
+    else:
+        if spec.rootfs:
+            needs.append((spec.rootfs.storage, "rootdir", "rootfs"))
+        for slot, mount in (spec.mountpoints or {}).items():
+            needs.append((mount.storage, "rootdir", f"mount point {slot}"))
+    return needs
+
+
+def _check_storage(
+    change: GuestChange, cluster: ClusterLive, node: str, storage: str, content: str, what: str
+) -> None:
+    found = cluster.storage_on(node, storage)
+    if found is None or found.status not in ("available", "active"):
+        state = "missing" if found is None else found.status
+        change.blockers.append(
+            Finding(
+                code="storage-missing",
+                message=f"{what}: storage '{storage}' is {state} on node '{node}'",
+            )
+        )
+    elif found.content and content not in found.content:
+        change.blockers.append(
+            Finding(
+                code="storage-content",
+                message=f"{what}: storage "
+                f"'{storage}' does not hold '{content}' (it offers "
+                f"{', '.join(sorted(found.content))})",
+            )
+        )
+
+
+def _plan_update(
+    guest: DesiredGuest, live: LiveGuest, old: DesiredGuest | None, in_scope: bool
+) -> GuestChange:
+    document = guest.document
+    change = GuestChange(
+        cluster=document.metadata.cluster,
+        vmid=document.spec.vmid,
+        name=guest.name,
+        kind=guest.kind,
+        node=live.node,
+        action=Action.noop,
+        file=guest.path,
+    )
+    same_guest = live.kind == guest.kind and (
+        old is not None or live.name.lower() == guest.name.lower()
+    )
+    if live.template or not same_guest:
+        what = "a template" if live.template else f"{live.type} '{live.name}'"
+        change.blockers.append(
+            Finding(
+                code="vmid-in-use",
+                message=f"vmid {live.vmid} is already "
+                f"used by {what} on node {live.node}; pick a free vmid or "
+                "import that guest",
+            )
+        )
+        return change
+    if live.config is None:
+        change.blockers.append(
+            Finding(code="config-unread", message=f"config of vmid {live.vmid} was not read")
+        )
+        return change
+    desired = desired_view(document)
+    actual = live.view()
+    change.fields = _diff(desired, actual, document, live)
+    if change.fields:
+        change.action = Action.update
+    if in_scope:
+        _update_findings(change, document, live, actual)
+    return change
+
+
+def _diff(
+    desired: FlatView, actual: FlatView, document: VirtualMachine | Container, live: LiveGuest
+) -> list[FieldChange]:
+    is_vm = isinstance(document, VirtualMachine)
+    hotplug = parse_hotplug(actual.get("hotplug")) if is_vm else frozenset()
+    numa = bool(actual.get("numa", False))
+    changes: list[FieldChange] = []
+    for path in sorted(desired):
+        want, have = desired[path], actual.get(path)
+        if _same(path, want, have):
+            continue
+        parts = path.split(".")
+        new_slot = len(parts) > 2 and not any(
+            k.startswith(f"{parts[0]}.{parts[1]}.") for k in actual
+        )
+        if path == "power":
+            effect = Effect.live
+        elif is_vm:
+            effect = qemu_effect(path, new_slot=new_slot, hotplug=hotplug, numa=numa)
+        else:
+            effect = lxc_effect(path, new_slot=new_slot)
+        changes.append(
+            FieldChange(path=path, before=_show(path, have), after=_show(path, want), effect=effect)
+        )
+    return changes
+
+
+def _same(path: str, want: Any, have: Any) -> bool:
+    if want == have:
+        return True
+    if have is None:
+        # Proxmox leaves out keys at their defaults: false/0/empty mean the same.
+        return want in (False, 0, "", [], None)
+    if isinstance(want, float) or isinstance(have, float):
+        try:
+            return float(want) == float(have)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _update_findings(
+    change: GuestChange, document: VirtualMachine | Container, live: LiveGuest, actual: FlatView
+) -> None:
+    running = live.status == "running"
+    for item in change.fields:
+        if item.path.endswith(".size") and isinstance(item.before, str) and item.after:
+            before = _bytes(item.before)
+            after = _bytes(str(item.after))
+            if after < before:
+                change.blockers.append(
+                    Finding(
+                        code="disk-shrink",
+                        message=f"{item.path}: "
+                        f"{item.before} -> {item.after}; Proxmox can "
+                        "only grow disks",
+                    )
+                )
+        if item.path.endswith(".storage") and item.before is not None:
+            change.blockers.append(
+                Finding(
+                    code="disk-move",
+                    message=f"{item.path}: moving a "
+                    f"disk from {item.before} to {item.after} is not "
+                    "done by proxgit; move it with 'qm disk move' first",
+                )
+            )
+        if item.path == "unprivileged":
+            change.blockers.append(
+                Finding(
+                    code="unprivileged-change",
+                    message="a container's unprivileged flag can't change after creation",
+                )
+            )
+    restart = [f.path for f in change.fields if f.effect == Effect.restart]
+    policy = str(document.spec.restart_policy)
+    if running and restart:
+        if policy == "IfRequired":
+            change.warnings.append(
+                Finding(
+                    code="restart",
+                    message="proxgit will shut the guest "
+                    "down and start it again to apply: "
+                    f"{', '.join(restart)}",
+                )
+            )
+        else:
+            change.warnings.append(
+                Finding(
+                    code="pending-restart",
+                    message="stays pending until "
+                    f"the next restart (restartPolicy: {policy}): "
+                    f"{', '.join(restart)}",
+                )
+            )
+    if (
+        running
+        and isinstance(document, VirtualMachine)
+        and any(f.path.startswith("cloudInit.") for f in change.fields)
+    ):
+        change.warnings.append(
+            Finding(
+                code="cloud-init-running",
+                message="cloud-init changes reach a running VM only when it boots again",
+            )
+        )
+    power = next((f for f in change.fields if f.path == "power"), None)
+    if power is not None and power.after == "stopped" and policy != "IfRequired":
+        change.warnings.append(
+            Finding(
+                code="stop-not-allowed",
+                message="power: stopped on a "
+                "running guest is not applied unless restartPolicy: "
+                "IfRequired allows proxgit to stop it",
+            )
+        )
+
+
+def _check_permission(change: GuestChange, config: Config, actor: list[str] | None) -> None:
+    policy = config.spec.policy
+    if policy is None or actor is None or change.action == Action.noop:
+        return
+    suffix = "vm" if change.kind == "VirtualMachine" else "container"
+    needed = Permission(f"{change.action.value}_{suffix}")
+    for role in policy.roles.values():
+        if role.clusters is not None and change.cluster not in role.clusters:
+            continue
+        members = {m.lower() for m in role.members}
+        if members & {a.lower() for a in actor} and (
+            needed in role.permissions or Permission.all in role.permissions
+        ):
+            return
+    change.blockers.append(
+        Finding(
+            code="permission-denied",
+            message=f"{actor[0]} may not "
+            f"{change.action.value} {suffix}s on cluster "
+            f"'{change.cluster}' (policy needs '{needed.value}')",
+        )
+    )
+
+
+def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
+    description = guest.document.spec.description or ""
+    if _SECRETISH.search(description):
+        change.warnings.append(
+            Finding(
+                code="plaintext-secret",
+                message="spec.description looks "
+                "like it holds a secret; Proxmox shows descriptions to "
+                "every user with VM.Audit",
+            )
+        )
+
+
+def _merge_effect(plan: Plan, config: Config) -> None:
+    clusters_with_changes = sorted({c.cluster for c in plan.changes if c.action != Action.noop})
+    if not config.spec.apply.gate_open:
+        if clusters_with_changes:
+            plan.warnings.append(
+                Finding(
+                    code="apply-disabled",
+                    message="apply is not enabled "
+                    "(apply.enabled and apply.confirm in proxgit.yaml): "
+                    "merging changes nothing in Proxmox",
+                )
+            )
+        plan.merge_effect.append("apply is not enabled: merging changes nothing in Proxmox")
+        return
+    for name in clusters_with_changes:
+        cluster = config.spec.clusters[name]
+        changes = [c for c in plan.changes if c.cluster == name and c.action != Action.noop]
+        if not cluster.allow_writes:
+            plan.warnings.append(
+                Finding(
+                    code="writes-disabled",
+                    message=f"writes are disabled "
+                    f"on cluster {name} (allowWrites: false): merging "
+                    "applies nothing there",
+                )
+            )
+            plan.merge_effect.append(f"writes are disabled on cluster {name}: nothing is applied")
+            continue
+        counts = {a: sum(1 for c in changes if c.action == a) for a in Action}
+        parts = [f"create {counts[Action.create]}", f"update {counts[Action.update]}"]
+        line = f"cluster {name}: {', '.join(parts)} guest(s)"
+        if counts[Action.delete]:
+            line += (
+                f"; open {counts[Action.delete]} deletion request(s) that need a second "
+                "person's approval commit"
+            )
+        plan.merge_effect.append(line)
+
+
+def _show(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if path.endswith(".size") and isinstance(value, int):
+        return format_size(value)
+    return value
+
+
+def _bytes(size: str) -> int:
+    from proxgit.models.base import parse_size
+
+    return parse_size(size)
+
+
+__all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "reads_for"]

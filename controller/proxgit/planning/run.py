@@ -1,0 +1,84 @@
+"""One plan run: load head (and base), read only what the plan needs, plan.
+
+This is the I/O shell around the pure planner, shared by ``proxgit plan``,
+apply (which re-plans at apply time) and the watch loop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxgit.loading import DesiredState, load_directory, load_revision
+from proxgit.planning.plan import Plan
+from proxgit.planning.planner import build_plan, reads_for
+from proxgit.proxmox.live import LiveState
+from proxgit.proxmox.reading import ClientFactory, client_factory, read_live_state
+
+
+@dataclass
+class PlanRun:
+    plan: Plan
+    head: DesiredState
+    base: DesiredState | None
+    live: LiveState
+
+
+def load_head(repo: Path, head: str | None) -> DesiredState:
+    """The desired tree at ``head``, or the working tree (labelled with HEAD's sha)."""
+    if head is not None:
+        return load_revision(repo, head)
+    state = load_directory(repo)
+    state.revision = _head_sha(repo)
+    return state
+
+
+def run_plan(
+    repo: Path,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    actor: Iterable[str] | None = None,
+    clients: ClientFactory | None = None,
+) -> PlanRun:
+    head_state = load_head(repo, head)
+    base_state = load_revision(repo, base) if base else None
+    reads = reads_for(head_state, base_state)
+    live = read_live_state(
+        head_state.config,
+        guests=reads.guests,
+        template_storages=reads.template_storages,
+        clients=clients or client_factory(head_state.config, repo),
+    )
+    plan = build_plan(head_state, live, base=base_state, actor=actor)
+    return PlanRun(plan=plan, head=head_state, base=base_state, live=live)
+
+
+def _head_sha(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    dirty = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "status",
+            "--porcelain",
+            "--",
+            "proxgit.yaml",
+            "clusters",
+            "deletions",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return f"{out}+dirty" if dirty.strip() else out

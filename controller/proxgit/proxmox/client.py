@@ -1,0 +1,230 @@
+"""The Proxmox VE API client: proxmoxer with API-token auth, and errors that say what to fix.
+
+One :class:`ProxmoxClient` per cluster. Reads (GET) are retried with backoff
+on connection errors and 5xx answers because they are idempotent; writes are
+never retried here, since repeating a POST can create a second guest. Every
+failure becomes a :class:`~proxgit.errors.ProxmoxError` whose one line names
+the cluster, the call and Proxmox's own message. The token secret is resolved
+from the environment or a file only here, and never appears in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from proxmoxer import ProxmoxAPI
+from proxmoxer.core import ResourceException
+from requests.adapters import HTTPAdapter
+
+from proxgit.errors import ConfigError, ProxmoxError
+from proxgit.models import Cluster, SecretRef
+
+READ_RETRIES = 3
+RETRY_BASE_DELAY = 0.2
+
+
+def resolve_secret(ref: SecretRef, *, what: str, base_dir: Path | None = None) -> str:
+    """The value of a secret named by ``{env: NAME}`` or ``{file: PATH}``."""
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError(
+                f"{what}: environment variable {ref.env} is not set; export it "
+                "with the secret's value"
+            )
+        return value.strip()
+    assert ref.file is not None
+    path = Path(ref.file)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ConfigError(f"{what}: cannot read secret file {path}: {err.strerror}") from err
+
+
+class ProxmoxClient:
+    """API access to one cluster, safe to share between the threads of a bounded pool."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: Cluster,
+        *,
+        base_dir: Path | None = None,
+        secret: str | None = None,
+    ) -> None:
+        self.name = name
+        self.cluster = cluster
+        self.requests = Counter[str]()
+        self._lock = threading.Lock()
+        user, _, token_name = cluster.token_id.partition("!")
+        token = (
+            secret
+            if secret is not None
+            else resolve_secret(
+                cluster.token_secret_from,
+                what=f"cluster '{name}' tokenSecretFrom",
+                base_dir=base_dir,
+            )
+        )
+        parts = urlsplit(cluster.url)
+        verify: bool | str = cluster.verify_ssl
+        if cluster.verify_ssl and cluster.ca_file:
+            ca = Path(cluster.ca_file)
+            if not ca.is_absolute() and base_dir is not None:
+                ca = base_dir / ca
+            if not ca.is_file():
+                raise ConfigError(f"cluster '{name}': caFile {ca} does not exist")
+            verify = str(ca)
+        self._api = ProxmoxAPI(
+            parts.hostname,
+            port=parts.port or 8006,
+            user=user,
+            token_name=token_name,
+            token_value=token,
+            verify_ssl=verify,
+            timeout=(cluster.timeouts.connect, cluster.timeouts.read),
+            service="PVE",
+        )
+        session = self._api._backend.get_session()
+        # Room for the whole bounded pool, so no thread waits on a connection.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, cluster.concurrency))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.requests.values())
+
+    def _count(self, method: str) -> None:
+        with self._lock:
+            self.requests[method] += 1
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET with retries for connection errors and 5xx (reads are idempotent)."""
+        delay = RETRY_BASE_DELAY
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                return self._call("GET", path, params)
+            except ProxmoxError as err:
+                retryable = err.status == 0 or err.status >= 500
+                if not retryable or attempt == READ_RETRIES or "TLS" in err.message:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def post(self, path: str, **params: Any) -> Any:
+        return self._call("POST", path, params)
+
+    def put(self, path: str, **params: Any) -> Any:
+        return self._call("PUT", path, params)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        return self._call("DELETE", path, params)
+
+    def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        self._count(method)
+        call = f"{method} /{path.lstrip('/')}"
+        resource = self._api(path.lstrip("/"))
+        try:
+            return getattr(resource, method.lower())(**params)
+        except ResourceException as err:
+            detail = _proxmox_message(err)
+            raise ProxmoxError(
+                f"cluster '{self.name}': {call}: {detail}",
+                cluster=self.name,
+                call=call,
+                status=err.status_code,
+            ) from None
+        except requests.exceptions.SSLError:
+            raise ProxmoxError(
+                f"cluster '{self.name}': {call}: TLS verification of {self.cluster.url} failed; "
+                "set caFile to the CA that signed the node's certificate (or verifySsl: false "
+                "for a lab with a self-signed certificate)",
+                cluster=self.name,
+                call=call,
+            ) from None
+        except requests.exceptions.Timeout:
+            raise ProxmoxError(
+                f"cluster '{self.name}': {call}: timed out after "
+                f"{self.cluster.timeouts.read:g}s (timeouts.read)",
+                cluster=self.name,
+                call=call,
+            ) from None
+        except requests.exceptions.ConnectionError as err:
+            reason = _root_cause(err)
+            raise ProxmoxError(
+                f"cluster '{self.name}': {call}: cannot connect to {self.cluster.url}: {reason}",
+                cluster=self.name,
+                call=call,
+            ) from None
+
+    def wait_task(
+        self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.2
+    ) -> TaskResult:
+        """Wait for a Proxmox task to finish; returns its exit status and last log lines."""
+        limit = timeout if timeout is not None else self.cluster.timeouts.task
+        deadline = time.monotonic() + limit
+        path = f"nodes/{node}/tasks/{upid}"
+        while True:
+            status = self.get(f"{path}/status")
+            if status.get("status") == "stopped":
+                break
+            if time.monotonic() > deadline:
+                return TaskResult(
+                    upid,
+                    ok=False,
+                    exitstatus="timeout",
+                    log=[f"task did not finish within {limit:g}s (timeouts.task)"],
+                )
+            time.sleep(poll)
+            poll = min(poll * 1.5, 2.0)
+        exitstatus = str(status.get("exitstatus", ""))
+        log: list[str] = []
+        try:
+            lines = self.get(f"{path}/log", start=0, limit=500)
+            log = [str(line.get("t", "")) for line in lines][-10:]
+        except ProxmoxError:
+            pass
+        return TaskResult(upid, ok=exitstatus == "OK", exitstatus=exitstatus, log=log)
+
+
+class TaskResult:
+    """The end of one Proxmox task (UPID)."""
+
+    def __init__(self, upid: str, *, ok: bool, exitstatus: str, log: list[str]) -> None:
+        self.upid = upid
+        self.ok = ok
+        self.exitstatus = exitstatus
+        self.log = log
+
+    def __repr__(self) -> str:
+        return f"TaskResult({self.upid!r}, ok={self.ok}, exitstatus={self.exitstatus!r})"
+
+
+def _proxmox_message(err: ResourceException) -> str:
+    message = f"{err.status_code} {err.status_message}".strip()
+    content = str(getattr(err, "content", "") or "").strip()
+    errors = getattr(err, "errors", None)
+    if errors:
+        details = "; ".join(f"{k}: {str(v).strip()}" for k, v in sorted(errors.items()))
+        return f"{message}: {details}"
+    if content and content not in message:
+        return f"{message}: {content}"
+    return message
+
+
+def _root_cause(err: BaseException) -> str:
+    while err.__cause__ is not None or err.__context__ is not None:
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    text = str(err)
+    return text.split(": ", 1)[-1] if ": " in text else text or type(err).__name__

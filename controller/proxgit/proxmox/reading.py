@@ -1,0 +1,164 @@
+"""Reading live state: one ``/cluster/resources`` per cluster, then only what the plan needs.
+
+``/cluster/resources`` lists every guest, node and storage of a cluster in one
+answer, with each guest's node, status, tags and pool. After it, the reader
+fetches concurrently, through a bounded pool, the config of the guests that
+are declared (in head or base) and nothing of the others: a plan costs about
+one request per managed guest. The Terraform providers read config, status and
+more per guest, one guest at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from proxgit.errors import ProxgitError, ProxmoxError
+from proxgit.models import Config
+from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.live import ClusterLive, LiveGuest, LiveNode, LiveState, LiveStorage
+
+ClientFactory = Callable[[str], ProxmoxClient]
+
+
+def client_factory(config: Config, base_dir: Path | None) -> ClientFactory:
+    """Clients built from ``proxgit.yaml``'s clusters, secrets resolved when first needed."""
+
+    def make(name: str) -> ProxmoxClient:
+        return ProxmoxClient(name, config.spec.clusters[name], base_dir=base_dir)
+
+    return make
+
+
+def read_live_state(
+    config: Config,
+    *,
+    guests: dict[str, set[int]] | None = None,
+    template_storages: dict[str, set[tuple[str, str]]] | None = None,
+    clients: ClientFactory,
+    clusters: Iterable[str] | None = None,
+    all_guests: bool = False,
+) -> LiveState:
+    """Read every cluster (or ``clusters``); a cluster that fails is marked, not fatal.
+
+    ``guests`` names, per cluster, the vmids whose config to read; with
+    ``all_guests`` every guest's config is read (reflect, import).
+    """
+    names = sorted(clusters) if clusters is not None else sorted(config.spec.clusters)
+    state = LiveState()
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        results = pool.map(
+            lambda name: read_cluster(
+                name,
+                clients,
+                wanted=(guests or {}).get(name, set()),
+                template_storages=(template_storages or {}).get(name, set()),
+                all_guests=all_guests,
+            ),
+            names,
+        )
+        for cluster in results:
+            state.clusters[cluster.name] = cluster
+    return state
+
+
+def read_cluster(
+    name: str,
+    clients: ClientFactory,
+    *,
+    wanted: set[int],
+    template_storages: set[tuple[str, str]] | None = None,
+    all_guests: bool = False,
+) -> ClusterLive:
+    live = ClusterLive(name=name)
+    client: ProxmoxClient | None = None
+    try:
+        client = clients(name)
+        resources = client.get("cluster/resources")
+        _parse_resources(live, resources)
+        targets = [g for vmid, g in sorted(live.guests.items()) if all_guests or vmid in wanted]
+        with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
+            for guest, config in zip(
+                targets, pool.map(lambda g: _read_config(client, g), targets), strict=True
+            ):
+                guest.config = config
+            pairs = sorted(template_storages or ())
+            for pair, volumes in zip(
+                pairs, pool.map(lambda p: _read_templates(client, p), pairs), strict=True
+            ):
+                if volumes is not None:
+                    live.templates[pair] = volumes
+    except ProxgitError as err:
+        live.error = err.message
+    finally:
+        live.requests = client.request_count if client is not None else 0
+    return live
+
+
+def _parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None:
+    for item in resources:
+        kind = item.get("type")
+        if kind == "node":
+            live.nodes[str(item["node"])] = LiveNode(
+                name=str(item["node"]),
+                status=str(item.get("status") or "unknown"),
+                maxcpu=_int(item.get("maxcpu")),
+                maxmem=_int(item.get("maxmem")),
+            )
+        elif kind == "storage":
+            content = frozenset(c for c in str(item.get("content") or "").split(",") if c)
+            live.storages.append(
+                LiveStorage(
+                    storage=str(item.get("storage")),
+                    node=str(item.get("node")),
+                    status=str(item.get("status") or "unknown"),
+                    content=content,
+                    shared=bool(_int(item.get("shared")) or 0),
+                    plugintype=item.get("plugintype"),
+                )
+            )
+        elif kind in ("qemu", "lxc") and item.get("vmid") is not None:
+            guest = LiveGuest.from_resource(item)
+            live.guests[guest.vmid] = guest
+
+
+def _read_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]:
+    """The guest's config with pending changes applied, from one ``/pending`` read.
+
+    ``/pending`` lists every key with its current value and, where a change
+    waits for a restart, the pending one. Planning against the pending values
+    means a change already made (but waiting for a reboot) is not planned
+    twice; the pending list itself is kept for reporting.
+    """
+    items = client.get(f"nodes/{guest.node}/{guest.type}/{guest.vmid}/pending") or []
+    config: dict[str, Any] = {}
+    pending: list[dict[str, Any]] = []
+    for item in items:
+        key = item.get("key")
+        if key is None:
+            continue
+        if "pending" in item or item.get("delete"):
+            pending.append(dict(item))
+        if item.get("delete"):
+            continue
+        config[str(key)] = item["pending"] if "pending" in item else item.get("value")
+    guest.pending = pending
+    return config
+
+
+def _read_templates(client: ProxmoxClient, pair: tuple[str, str]) -> set[str] | None:
+    node, storage = pair
+    try:
+        content = client.get(f"nodes/{node}/storage/{storage}/content", content="vztmpl")
+    except ProxmoxError:
+        return None  # the planner reports the storage itself as missing
+    return {str(item.get("volid")) for item in content or []}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,110 @@
+"""The terminal view, read like ``terraform plan``: + create, ~ update, - delete, ! blocker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from proxgit.planning.plan import Action, Plan
+
+_SYMBOL = {
+    Action.create: ("+", "green"),
+    Action.update: ("~", "yellow"),
+    Action.delete: ("-", "red"),
+    Action.noop: (" ", None),
+}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, default=str)
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    def style(text: str, fg: str | None = None, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if color else text
+
+    lines: list[str] = []
+    for finding in plan.blockers:
+        lines.append(style(f"! blocker [{finding.code}]: {finding.message}", "red", True))
+    for change in plan.changes:
+        if change.action == Action.noop and not change.blockers:
+            continue
+        symbol, fg = _SYMBOL[change.action]
+        where = f"{change.cluster}/{change.node or '?'}"
+        lines.append(
+            style(
+                f"{symbol} {change.kind} {change.name} (vmid {change.vmid}, {where}) "
+                f"will be {_verb(change.action)}",
+                fg,
+                True,
+            )
+        )
+        for item in change.fields:
+            restart = (
+                "  (after restart)"
+                if item.effect == "restart" and change.action == Action.update
+                else ""
+            )
+            if change.action == Action.create:
+                lines.append(style(f"    + {item.path} = {_value(item.after)}", fg))
+            else:
+                lines.append(
+                    style(
+                        f"    ~ {item.path}: {_value(item.before)} -> "
+                        f"{_value(item.after)}{restart}",
+                        fg,
+                    )
+                )
+        for finding in change.blockers:
+            lines.append(style(f"    ! blocker [{finding.code}]: {finding.message}", "red", True))
+        for finding in change.warnings:
+            lines.append(style(f"    warning [{finding.code}]: {finding.message}", "magenta"))
+        lines.append("")
+    for drifted in plan.drift:
+        what = (
+            "missing in Proxmox"
+            if drifted.missing
+            else ", ".join(
+                f"{f.path}: {_value(f.before)} (declared {_value(f.after)})" for f in drifted.fields
+            )
+        )
+        lines.append(
+            style(
+                f"drift: {drifted.kind} {drifted.name} (vmid {drifted.vmid}, "
+                f"{drifted.cluster}): {what}",
+                "cyan",
+            )
+        )
+    if plan.unmanaged:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in plan.unmanaged[:20])
+        more = f" and {len(plan.unmanaged) - 20} more" if len(plan.unmanaged) > 20 else ""
+        lines.append(f"unmanaged (live, not declared; never touched): {names}{more}")
+    for finding in plan.warnings:
+        lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
+    s = plan.summary
+    summary = (
+        f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
+        f"{s.noop} unchanged; {s.blockers} blocker(s), {s.warnings} warning(s), "
+        f"{s.drift} drifted, {s.unmanaged} unmanaged."
+    )
+    if lines and lines[-1] != "":
+        lines.append("")
+    lines.append(style(summary, "red" if s.blockers else None, True))
+    for line in plan.merge_effect:
+        lines.append(f"On merge: {line}")
+    return "\n".join(lines) + "\n"
+
+
+def _verb(action: Action) -> str:
+    return {
+        Action.create: "created",
+        Action.update: "updated in place",
+        Action.delete: "deleted after approval",
+        Action.noop: "left alone",
+    }[action]
