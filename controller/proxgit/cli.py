@@ -182,6 +182,25 @@ def schema(out_dir: Path, check: bool) -> None:
     default=None,
     help="Post (or update) the plan as a PR comment and set a commit status.",
 )
+@click.option(
+    "--api-url",
+    default=None,
+    help="Forge API base URL (default: from the CI's "
+    "environment, e.g. GITHUB_API_URL; set it for GitHub Enterprise).",
+)
+@click.option(
+    "--repository",
+    default=None,
+    help="owner/name (GitLab: project id or path); default from the CI's environment.",
+)
+@click.option("--pr", default=None, help="Pull/merge request number; default from the CI.")
+@click.option("--sha", default=None, help="Head commit for the status; default from the CI.")
+@click.option(
+    "--token",
+    default=None,
+    help="Forge token; prefer the environment variable "
+    "(PROXGIT_GITHUB_TOKEN, GITHUB_TOKEN, ...) so it stays out of shell history.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
 @user_errors
 def plan(
@@ -192,6 +211,11 @@ def plan(
     out_file: Path | None,
     actors: tuple[str, ...],
     comment: str | None,
+    api_url: str | None,
+    repository: str | None,
+    pr: str | None,
+    sha: str | None,
+    token: str | None,
     color: bool | None,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
@@ -203,7 +227,9 @@ def plan(
     if comment is not None:
         from proxgit.forges import ForgeSettings, pr_author
 
-        forge_settings = ForgeSettings.from_env(comment)
+        forge_settings = ForgeSettings.from_env(
+            comment, api_url=api_url, repository=repository, pr=pr, sha=sha, token=token
+        )
         if actor is None:
             actor = pr_author(forge_settings).identities()
     result = run_plan(repo, base=base, head=head, actor=actor)

@@ -1,16 +1,24 @@
 """``proxgit demo``: the story of a change, told on a temporary Git repository.
 
 It copies ``example-repo/`` into a temporary Git repository with a bare
-remote, commits it as a user would, and walks the steps proxgit takes. Steps
-that need features not built yet are named as such rather than faked.
+remote, starts an embedded fake Proxmox (fakepve, a demo-only dependency) for
+each of its two clusters on loopback, brings the clusters to the state the
+repository declares, and walks what a team sees: validation, a pull request
+with two new VMs and a change, its plan as the PR comment shows it. The
+repository is left behind for you to look around.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,26 +26,151 @@ from proxgit.errors import ConfigError, InvalidRepository
 from proxgit.loading import load_directory
 
 EXAMPLE_REPO = Path(__file__).resolve().parents[2] / "example-repo"
+ALICE = ("Alice Admin", "alice@example.com")
+DEMO_TOKEN = "5f0c2d7e-demo-4c1b-9e3a-0d6b8f2a7c41"
+TEMPLATES = {9000: "ubuntu-2404-cloud", 9001: "debian-12-cloud"}
+CT_TEMPLATES = (
+    "debian-12-standard_12.7-1_amd64.tar.zst",
+    "alpine-3.20-default_20240908_amd64.tar.xz",
+    "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+)
 
 
-def _git(
-    cwd: Path, *args: str, author: tuple[str, str] = ("Alice Admin", "alice@example.com")
-) -> str:
+def _git(cwd: Path, *args: str, author: tuple[str, str] = ALICE) -> str:
     env = {
+        **os.environ,
         "GIT_AUTHOR_NAME": author[0],
         "GIT_AUTHOR_EMAIL": author[1],
         "GIT_COMMITTER_NAME": author[0],
         "GIT_COMMITTER_EMAIL": author[1],
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-        "HOME": str(cwd),
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
     }
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout
+    ).stdout.strip()
 
 
 def step(title: str) -> None:
     click.secho(f"\n==> {title}", bold=True, fg="cyan")
+
+
+class EmbeddedProxmox:
+    """A fakepve served on 127.0.0.1 from a daemon thread with its own event loop."""
+
+    def __init__(self, nodes: list[str], certdir: Path, *, ceph: bool = False) -> None:
+        try:
+            from fakepve import FakePve
+            from fakepve.certs import make_cert
+        except ImportError as err:  # pragma: no cover - make demo installs it
+            raise ConfigError("the demo needs fakepve: run 'make demo', which installs it") from err
+        certdir.mkdir(parents=True, exist_ok=True)
+        self.certfile, keyfile, _ = make_cert(str(certdir), hosts=("127.0.0.1",))
+        self.pve: Any = FakePve(user="root@pam", password="secret", host="127.0.0.1", port=0)
+        self.pve.time_scale = 0
+        self.pve.apitokens["proxgit@pve!gitops"] = DEMO_TOKEN
+        for node in nodes:
+            self.pve.add_node(node)
+        if ceph:
+            self.pve.add_ceph_storage("ceph-vm")
+        for name in CT_TEMPLATES:
+            self.pve.store_file("local", name, 100 << 20, content="vztmpl")
+        for vmid, name in TEMPLATES.items():
+            self.pve.add_vm(
+                vmid,
+                name,
+                node=nodes[0],
+                template=True,
+                config={
+                    "template": 1,
+                    "memory": 2048,
+                    "cores": 2,
+                    "scsi0": f"local-lvm:base-{vmid}-disk-0,size=8G",
+                },
+            )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.pve.start(self.certfile, keyfile), self.loop).result(
+            30
+        )
+
+    @property
+    def url(self) -> str:
+        return str(self.pve.url)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.pve.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _point_config_at(work: Path, fakes: dict[str, EmbeddedProxmox]) -> None:
+    config = work / "proxgit.yaml"
+    text = config.read_text()
+    for cluster, fake in fakes.items():
+        text = re.sub(rf"https://pve-{cluster}\.example\.net:8006", fake.url, text)
+    text = text.replace("/etc/proxgit/ca/example-internal-ca.pem", fakes["prod"].certfile)
+    text = re.sub(
+        r"(\n      verifySsl: true\n)(?!      caFile)",
+        rf"\n      verifySsl: true\n      caFile: {fakes['lab'].certfile}\n",
+        text,
+        count=1,
+    )
+    config.write_text(text)
+
+
+def _bring_up(work: Path) -> None:
+    """Create every declared guest, as if the repository had been applied before."""
+    from proxgit.proxmox.client import ProxmoxClient
+    from proxgit.proxmox.translate import lxc_create_params, qemu_config_params
+
+    state = load_directory(work)
+    clients = {
+        name: ProxmoxClient(name, cluster, base_dir=work)
+        for name, cluster in state.config.spec.clusters.items()
+    }
+    pools = {
+        (c, g.document.spec.pool) for (c, _), g in state.guests.items() if g.document.spec.pool
+    }
+    for cluster, pool in sorted(pools):
+        clients[cluster].post("pools", poolid=pool)  # an admin's one-time set-up
+    for (cluster, vmid), guest in sorted(state.guests.items()):
+        doc, api = guest.document, clients[cluster]
+        node = doc.spec.node
+        if doc.kind == "VirtualMachine":
+            params = qemu_config_params(doc)  # type: ignore[arg-type]
+            if doc.spec.pool:
+                params["pool"] = doc.spec.pool
+            upid = api.post(f"nodes/{node}/qemu", vmid=vmid, **params)
+            kind = "qemu"
+        else:
+            upid = api.post(f"nodes/{node}/lxc", **lxc_create_params(doc))  # type: ignore[arg-type]
+            kind = "lxc"
+        api.wait_task(node, upid, timeout=30)
+        if str(doc.spec.power) == "running":
+            api.wait_task(node, api.post(f"nodes/{node}/{kind}/{vmid}/status/start"), timeout=30)
+
+
+NEW_VM = """\
+# yaml-language-server: $schema=../../../../schemas/virtualmachine.schema.json
+apiVersion: proxgit/v1
+kind: VirtualMachine
+metadata: {{name: {name}, cluster: lab, labels: {{team: web}}}}
+spec:
+  vmid: {vmid}
+  node: pve2
+  cores: 2
+  memory: 2048
+  tags: [web, demo]
+  disks:
+    scsi0: {{storage: local-lvm, size: 20G, ssd: true}}
+  networks:
+    net0: {{bridge: vmbr0, tag: 20}}
+  cloudInit:
+    user: ubuntu
+    ipconfig0: ip=dhcp
+"""
 
 
 def run_demo(workdir: Path | None = None) -> Path:
@@ -46,42 +179,97 @@ def run_demo(workdir: Path | None = None) -> Path:
         raise ConfigError(f"{EXAMPLE_REPO}: example-repo not found; run the demo from a clone")
     base = workdir or Path(tempfile.mkdtemp(prefix="proxgit-demo-"))
     remote, work = base / "remote.git", base / "work"
-    step("A desired-state repository with a bare remote")
-    _git(base, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-    shutil.copytree(EXAMPLE_REPO, work)
-    _git(work, "init", "--quiet", "--initial-branch=main")
-    _git(work, "add", "-A")
-    _git(work, "commit", "--quiet", "-m", "Initial desired state")
-    _git(work, "remote", "add", "origin", str(remote))
-    _git(work, "push", "--quiet", "origin", "main")
-    click.echo(f"work tree: {work}\nremote:    {remote}")
 
-    step("proxgit validate")
+    step("Two embedded Proxmox clusters on loopback (fakepve)")
+    fakes = {
+        "lab": EmbeddedProxmox(["pve1", "pve2"], base / "pki-lab"),
+        "prod": EmbeddedProxmox(["pve-a", "pve-b", "pve-c"], base / "pki-prod", ceph=True),
+    }
+    os.environ["PROXGIT_LAB_TOKEN_SECRET"] = DEMO_TOKEN
+    os.environ["PROXGIT_PROD_TOKEN_SECRET"] = DEMO_TOKEN
+    for name, fake in fakes.items():
+        click.echo(f"cluster {name}: {fake.url}")
     try:
-        state = load_directory(work)
-    except InvalidRepository as err:
-        for problem in err.problems:
-            click.echo(str(problem))
-        raise
-    vms = sum(1 for g in state.guests.values() if g.kind == "VirtualMachine")
-    click.echo(
-        f"valid: {len(state.config.spec.clusters)} cluster(s), {vms} VM(s), "
-        f"{len(state.guests) - vms} container(s)"
-    )
+        step("The desired-state repository, with a bare remote")
+        _git(base, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+        shutil.copytree(EXAMPLE_REPO, work)
+        _point_config_at(work, fakes)
+        _git(work, "init", "--quiet", "--initial-branch=main")
+        _git(work, "add", "-A")
+        _git(work, "commit", "--quiet", "-m", "Desired state of lab and prod")
+        _git(work, "remote", "add", "origin", str(remote))
+        _git(work, "push", "--quiet", "origin", "main")
+        click.echo(f"work tree: {work}\nremote:    {remote}")
 
-    step("A broken change is caught before review")
-    broken = work / "clusters" / "lab" / "vms" / "typo.yaml"
-    broken.write_text(
-        "apiVersion: proxgit/v1\nkind: VirtualMachine\n"
-        "metadata: {name: typo, cluster: lab}\nspec:\n  vmid: 4242\n"
-        "  node: pve1\n  cors: 2\n"
-    )
-    try:
-        load_directory(work)
-    except InvalidRepository as err:
-        for problem in err.problems:
-            click.echo(str(problem))
-    broken.unlink()
+        step("proxgit validate")
+        _show(work, "validate")
 
+        step("A typo is caught with its file, line and a fix")
+        broken = work / "clusters" / "lab" / "vms" / "typo.yaml"
+        broken.write_text(
+            "apiVersion: proxgit/v1\nkind: VirtualMachine\n"
+            "metadata: {name: typo, cluster: lab}\nspec:\n  vmid: 4242\n"
+            "  node: pve1\n  cors: 2\n"
+        )
+        _show(work, "validate")
+        broken.unlink()
+
+        step("The clusters as they run today (the repository was applied before)")
+        _bring_up(work)
+        _show(work, "plan", "--no-color")
+
+        step("A pull request: two new VMs and more memory for web-01")
+        _git(work, "checkout", "--quiet", "-b", "add-web-03-04")
+        for name, vmid in (("web-03", 103), ("web-04", 104)):
+            (work / "clusters" / "lab" / "vms" / f"{name}.yaml").write_text(
+                NEW_VM.format(name=name, vmid=vmid)
+            )
+        web01 = work / "clusters" / "lab" / "vms" / "web-01.yaml"
+        web01.write_text(re.sub(r"\n  memory: \d+", "\n  memory: 4096", web01.read_text()))
+        _git(work, "add", "-A")
+        _git(work, "commit", "--quiet", "-m", "Add web-03 and web-04, give web-01 4 GiB")
+
+        step("proxgit plan --base main --output markdown (the PR comment)")
+        _show(
+            work,
+            "plan",
+            "--base",
+            "main",
+            "--head",
+            "HEAD",
+            "--output",
+            "markdown",
+            "--actor",
+            "alice@example.net",
+        )
+        step("The same plan in the terminal")
+        _show(
+            work,
+            "plan",
+            "--base",
+            "main",
+            "--head",
+            "HEAD",
+            "--no-color",
+            "--actor",
+            "alice@example.net",
+        )
+    finally:
+        for fake in fakes.values():
+            fake.stop()
     click.echo(f"\nThe temporary repository is at {work}; look around.")
     return work
+
+
+def _show(work: Path, *args: str) -> None:
+    from click.testing import CliRunner
+
+    from proxgit.cli import main
+
+    click.secho(f"$ proxgit {' '.join(args)}", fg="yellow")
+    result = CliRunner().invoke(main, [*args, "--repo", str(work)])
+    click.echo(result.output.rstrip())
+    click.secho(f"(exit {result.exit_code})", dim=True)
+
+
+__all__ = ["InvalidRepository", "run_demo"]

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from tests.forges.fakeforge import FakeForge
 from tests.support import TOKEN_ENV, TOKEN_SECRET, GitRepo, config_yaml, seed_pve
 
 
@@ -22,3 +24,9 @@ def repo(tmp_path: Path, pve: Any, fakepve_cafile: str) -> GitRepo:
     git = GitRepo(tmp_path)
     git.commit({"proxgit.yaml": config_yaml(pve.url, fakepve_cafile)}, "Configure proxgit")
     return git
+
+
+@pytest.fixture
+def github(httpserver: HTTPServer) -> FakeForge:
+    """A fake GitHub API that keeps the PR's comments and statuses."""
+    return FakeForge(httpserver, "github")

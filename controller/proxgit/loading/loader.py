@@ -19,7 +19,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from proxgit.errors import InvalidRepository, Problem
-from proxgit.loading.sources import CONFIG_FILE, read_git_revision, read_working_tree
+from proxgit.loading.sources import (
+    CONFIG_FILE,
+    read_git_revision,
+    read_working_tree,
+    resolve_revision,
+)
 from proxgit.loading.yamlparse import PositionIndex, parse_document
 from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, VirtualMachine
 from proxgit.models.base import CLUSTER_NAME_PATTERN, DNS_NAME_PATTERN, TAG_PATTERN
@@ -154,8 +159,9 @@ def load_directory(root: Path) -> DesiredState:
 
 def load_revision(repo: Path, revision: str) -> DesiredState:
     """Load and validate the desired tree as it is in a Git revision."""
-    state = load_files(read_git_revision(repo, revision))
-    state.revision = revision
+    sha = resolve_revision(repo, revision)
+    state = load_files(read_git_revision(repo, sha))
+    state.revision = sha
     return state
 
 

@@ -75,6 +75,11 @@ def read_git_revision(repo: Path, revision: str) -> Iterator[tuple[str, str]]:
         offset = start + size + 1
 
 
+def resolve_revision(repo: Path, revision: str) -> str:
+    """The full commit sha of ``revision``; a one-line error when there is none."""
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+
+
 def _git(repo: Path, *args: str) -> bytes:
     try:
         return subprocess.run(
@@ -84,5 +89,5 @@ def _git(repo: Path, *args: str) -> bytes:
         raise RepositoryError("git is not installed; proxgit needs the git command") from err
     except subprocess.CalledProcessError as err:
         message = err.stderr.decode(errors="replace").strip().splitlines()
-        detail = message[-1] if message else "git failed"
+        detail = message[-1] if message else "no such revision or not a Git repository"
         raise RepositoryError(f"{repo}: git {' '.join(args[:2])}: {detail}") from err

@@ -1,0 +1,109 @@
+"""GitHub (and GitHub Enterprise Server) over REST v3.
+
+PR comments are issue comments (``/issues/{n}/comments``), listed 100 per page
+by following the ``Link: rel="next"`` header; the status is a commit status
+with the context ``proxgit/plan``. ``GITHUB_TOKEN`` needs ``pull-requests:
+write`` for the comment and ``statuses: write`` for the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from proxgit.errors import ForgeError
+from proxgit.forges.base import (
+    STATUS_CONTEXT,
+    Comment,
+    ForgeAdapter,
+    ForgeUser,
+    expect_list,
+    expect_object,
+    status_for,
+)
+
+API_VERSION = "2022-11-28"
+
+
+class GitHubAdapter(ForgeAdapter):
+    """Issue comments and commit statuses on one GitHub repository."""
+
+    @staticmethod
+    def auth_headers(token: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+
+    @property
+    def _repo(self) -> str:
+        return f"repos/{self.settings.repository}"
+
+    def list_comments(self) -> Iterator[Comment]:
+        url: str | None = f"{self._repo}/issues/{self.settings.pr}/comments"
+        params: dict[str, str | int] | None = {"per_page": 100}
+        while url is not None:
+            response = self.client.request("GET", url, params=params, need="pull-requests: read")
+            for item in expect_list(response.json(), "GitHub", "comments"):
+                yield _comment(item)
+            # The next link carries its own query string.
+            url = response.links.get("next", {}).get("url")
+            params = None
+
+    def create_comment(self, body: str) -> Comment:
+        response = self.client.request(
+            "POST",
+            f"{self._repo}/issues/{self.settings.pr}/comments",
+            json={"body": body},
+            need="pull-requests: write",
+            idempotent=False,
+        )
+        return _comment(expect_object(response.json(), "GitHub", "a comment"))
+
+    def edit_comment(self, comment_id: int, body: str) -> Comment:
+        response = self.client.request(
+            "PATCH",
+            f"{self._repo}/issues/comments/{comment_id}",
+            json={"body": body},
+            need="pull-requests: write",
+        )
+        return _comment(expect_object(response.json(), "GitHub", "a comment"))
+
+    def set_status(self, state: str, description: str) -> str:
+        forge_state, text = status_for(state, description)
+        payload: dict[str, str] = {
+            "state": forge_state,
+            "context": STATUS_CONTEXT,
+            "description": text,
+        }
+        if self.settings.details_url:
+            payload["target_url"] = self.settings.details_url
+        self.client.request(
+            "POST",
+            f"{self._repo}/statuses/{self.settings.sha}",
+            json=payload,
+            need="statuses: write",
+        )
+        return forge_state
+
+    def pr_author(self) -> ForgeUser:
+        response = self.client.request(
+            "GET", f"{self._repo}/pulls/{self.settings.pr}", need="pull-requests: read"
+        )
+        user = expect_object(response.json(), "GitHub", "a pull request").get("user") or {}
+        login = user.get("login")
+        if not isinstance(login, str) or not login:
+            raise ForgeError(f"GitHub pull request #{self.settings.pr} has no author login")
+        email = user.get("email")
+        return ForgeUser("github", login, email if isinstance(email, str) and email else None)
+
+
+def _comment(item: dict[str, Any]) -> Comment:
+    user = item.get("user") or {}
+    return Comment(
+        id=int(item["id"]),
+        body=str(item.get("body") or ""),
+        author=user.get("login"),
+        url=item.get("html_url"),
+    )
