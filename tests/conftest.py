@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support import TOKEN_ENV, TOKEN_SECRET, GitRepo, config_yaml, seed_pve
 
 CONFIG = """\
 apiVersion: proxgit/v1
@@ -86,3 +89,18 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture
+def pve(fakepve: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """fakepve seeded with nodes, templates and proxgit's API token (secret in the env)."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN_SECRET)
+    yield seed_pve(fakepve)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, pve: Any, fakepve_cafile: str) -> GitRepo:
+    """A clone of a bare remote whose proxgit.yaml points at ``pve``."""
+    git = GitRepo(tmp_path)
+    git.commit({"proxgit.yaml": config_yaml(pve.url, fakepve_cafile)}, "Configure proxgit")
+    return git

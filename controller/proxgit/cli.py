@@ -270,6 +270,60 @@ def _publish(settings: Any, the_plan: Any) -> None:
 
 
 @main.command()
+@repo_option
+@click.option("--revision", default="HEAD", show_default=True, help="The merged revision.")
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters; repeatable.")
+@click.option(
+    "--push/--no-push",
+    default=False,
+    show_default=True,
+    help="Push the journal commit (and deletion requests) to the remote.",
+)
+@click.option(
+    "--lock-timeout",
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for another apply's cluster lock.",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def apply(
+    repo: Path,
+    revision: str,
+    clusters: tuple[str, ...],
+    push: bool,
+    lock_timeout: float,
+    output: str,
+) -> None:
+    """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused."""
+    from proxgit.applying import RunState
+    from proxgit.applying.run import ApplyOptions, apply_revision
+
+    run = apply_revision(
+        repo,
+        ApplyOptions(
+            revision=revision, clusters=clusters or None, push=push, lock_wait=lock_timeout
+        ),
+    )
+    if output == "json":
+        click.echo(run.model_dump_json(indent=2))
+    else:
+        for outcome in run.clusters:
+            if outcome.message:
+                click.echo(f"cluster {outcome.cluster}: {outcome.state.value}: {outcome.message}")
+        for result in run.results:
+            upids = f" [{', '.join(t.upid for t in result.tasks)}]" if result.tasks else ""
+            message = f": {result.message}" if result.message else ""
+            click.echo(
+                f"{result.state.value:<17} {result.action:<7} {result.cluster}/"
+                f"{result.name} (vmid {result.vmid}){message}{upids}"
+            )
+        click.echo(f"apply {run.revision[:12]}: {run.state.value}")
+    if run.state in (RunState.failed, RunState.partial):
+        sys.exit(1)
+
+
+@main.command()
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -62,8 +62,12 @@ def build_plan(
     *,
     base: DesiredState | None = None,
     actor: Iterable[str] | None = None,
+    clusters: Iterable[str] | None = None,
 ) -> Plan:
-    """Diff desired ``head`` (and ``base``) against ``live``; see the module docstring."""
+    """Diff desired ``head`` (and ``base``) against ``live``; see the module docstring.
+
+    ``clusters`` restricts the plan to those clusters (apply plans one at a time).
+    """
     identities = list(actor) if actor is not None else None
     config = head.config
     plan = Plan(
@@ -71,7 +75,7 @@ def build_plan(
         base_revision=base.revision if base else None,
         actor=identities[0] if identities else None,
     )
-    if identities is None and config.spec.policy is not None:
+    if identities is None and config.spec.policy is not None and clusters is None:
         plan.warnings.append(
             Finding(
                 code="actor-unknown",
@@ -79,7 +83,8 @@ def build_plan(
                 "the forge's PR author): permissions were not checked",
             )
         )
-    for cluster_name in sorted(config.spec.clusters):
+    wanted = sorted(clusters) if clusters is not None else sorted(config.spec.clusters)
+    for cluster_name in wanted:
         cluster = live.clusters.get(cluster_name)
         if cluster is None or not cluster.reachable:
             reason = cluster.error if cluster else "not read"
@@ -365,6 +370,11 @@ def _plan_update(
     if in_scope:
         _update_findings(change, document, live, actual)
     return change
+
+
+def diff_guest(document: VirtualMachine | Container, live: LiveGuest) -> list[FieldChange]:
+    """Field changes from ``live`` (its config read) to ``document``; used to re-plan at apply."""
+    return _diff(desired_view(document), live.view(), document, live)
 
 
 def _diff(

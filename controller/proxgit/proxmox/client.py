@@ -75,6 +75,7 @@ class ProxmoxClient:
                 base_dir=base_dir,
             )
         )
+        self.token_secret = token
         parts = urlsplit(cluster.url)
         verify: bool | str = cluster.verify_ssl
         if cluster.verify_ssl and cluster.ca_file:
@@ -99,6 +100,9 @@ class ProxmoxClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, cluster.concurrency))
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"ProxmoxClient({self.name!r}, {self.cluster.url!r})"
 
     @property
     def request_count(self) -> int:
@@ -169,7 +173,7 @@ class ProxmoxClient:
             ) from None
 
     def wait_task(
-        self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.2
+        self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.05
     ) -> TaskResult:
         """Wait for a Proxmox task to finish; returns its exit status and last log lines."""
         limit = timeout if timeout is not None else self.cluster.timeouts.task

@@ -1,0 +1,173 @@
+"""Opening a deletion request instead of destroying a guest (safety invariant 2).
+
+When an apply meets a guest whose document was removed in the applied change,
+it writes ``deletions/<cluster>-<vmid>.yaml`` with the guest's identity, who
+asked (from Git history), when it expires, and a metadata snapshot to
+recognise and rebuild the guest; tags the guest ``proxgit-pending-deletion``;
+and destroys nothing. The request is committed with the apply journal.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from proxgit.errors import ProxmoxError
+from proxgit.gitops import GitRepository
+from proxgit.loading import DesiredGuest
+from proxgit.models import Config
+from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.live import LiveGuest
+from proxgit.proxmox.normalize import (
+    PENDING_DELETION_TAG,
+    parse_property_string,
+    split_tags,
+)
+
+REQUEST_PATH = "deletions/{cluster}-{vmid}.yaml"
+_SECRET_CONFIG_KEYS = {"cipassword", "password"}
+
+
+def request_path(cluster: str, vmid: int) -> str:
+    return REQUEST_PATH.format(cluster=cluster, vmid=vmid)
+
+
+def requester_of_removal(repo: GitRepository, path: str, revision: str) -> dict[str, str]:
+    """Author of the commit that removed ``path`` (as of ``revision``), from Git history."""
+    out = repo.run(
+        "log", "-1", "--diff-filter=D", "--format=%an%x00%ae%x00%H", revision, "--", path
+    ).strip()
+    if not out:
+        return {"name": "unknown", "email": "unknown@invalid", "commit": revision}
+    name, email, commit = out.split("\x00")
+    return {"name": name, "email": email, "commit": commit}
+
+
+def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
+    """Config (secrets removed), disks, NICs, agent IPs when the agent answers, tags, status."""
+    config = {
+        k: v
+        for k, v in (live.config or {}).items()
+        if k not in _SECRET_CONFIG_KEYS and k != "digest"
+    }
+    disks, nics = [], []
+    for key, raw in sorted(config.items()):
+        if key.startswith(("scsi", "virtio", "sata", "ide", "rootfs", "mp")) and (
+            key == "rootfs" or key[-1].isdigit()
+        ):
+            props = parse_property_string(str(raw), "volume")
+            if props.get("media") == "cdrom":
+                continue
+            disks.append(
+                {"slot": key, "volume": props.get("volume", ""), "size": props.get("size")}
+            )
+        elif key.startswith("net") and key[3:].isdigit():
+            props = parse_property_string(str(raw))
+            mac = props.get("hwaddr") or next(
+                (
+                    v
+                    for k, v in props.items()
+                    if k in ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
+                ),
+                None,
+            )
+            nics.append(
+                {"slot": key, "mac": mac, "bridge": props.get("bridge"), "tag": props.get("tag")}
+            )
+    ips: list[str] = []
+    if live.type == "qemu" and live.status == "running":
+        try:
+            answer = client.get(f"nodes/{live.node}/qemu/{live.vmid}/agent/network-get-interfaces")
+            for iface in (answer or {}).get("result", []):
+                for addr in iface.get("ip-addresses", []):
+                    ip = addr.get("ip-address")
+                    if ip and not ip.startswith(("127.", "::1", "fe80")):
+                        ips.append(str(ip))
+        except ProxmoxError:
+            pass  # no agent, or it does not answer: IPs are optional
+    return {
+        "status": live.status,
+        "tags": live.tags,
+        "config": {k: config[k] for k in sorted(config)},
+        "disks": disks,
+        "nics": nics,
+        "ips": sorted(set(ips)),
+        "digest": (live.config or {}).get("digest"),
+    }
+
+
+def open_request(
+    *,
+    repo: GitRepository,
+    config: Config,
+    client: ProxmoxClient,
+    removed: DesiredGuest,
+    live: LiveGuest,
+    revision: str,
+    now: datetime,
+) -> str:
+    """Write the request file and tag the guest; returns the file's repository path."""
+    cluster = removed.document.metadata.cluster
+    path = request_path(cluster, live.vmid)
+    target = repo.path / path
+    if target.exists():
+        return path  # opened by an earlier run of this revision
+    requester = requester_of_removal(repo, removed.path, revision)
+    ttl = config.spec.deletions.ttl
+    document = {
+        "apiVersion": "proxgit/v1",
+        "kind": "DeletionRequest",
+        "metadata": {"name": f"{cluster}-{live.vmid}", "cluster": cluster},
+        "spec": {
+            "guest": {
+                "cluster": cluster,
+                "node": live.node,
+                "vmid": live.vmid,
+                "kind": live.kind,
+                "name": live.name,
+            },
+            "requester": {"name": requester["name"], "email": requester["email"]},
+            "removedIn": requester["commit"],
+            "requestedAt": now.isoformat(timespec="seconds"),
+            "expiresAt": (now + ttl).isoformat(timespec="seconds"),
+            "snapshot": guest_snapshot(client, live),
+            "approve": False,
+        },
+        "status": {"state": "open"},
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_request(document), encoding="utf-8")
+    _tag_pending(client, live)
+    return path
+
+
+def render_request(document: dict[str, Any]) -> str:
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    buffer = io.StringIO()
+    buffer.write(
+        "# Deletion request opened by proxgit. To approve, set approve: true in a commit\n"
+        "# of your own (not the requester's); to reject, set reject: {reason: ...}.\n"
+        "# Who approved is read from Git history, not from this file.\n"
+    )
+    yaml.dump(document, buffer)
+    return buffer.getvalue()
+
+
+def _tag_pending(client: ProxmoxClient, live: LiveGuest) -> None:
+    path = f"nodes/{live.node}/{live.type}/{live.vmid}/config"
+    config = client.get(path)
+    tags = split_tags(config.get("tags") or "")
+    if PENDING_DELETION_TAG not in tags:
+        client.put(
+            path, tags=";".join(sorted({*tags, PENDING_DELETION_TAG})), digest=config.get("digest")
+        )
+
+
+def requests_dir(repo_root: Path) -> Path:
+    return repo_root / "deletions"

@@ -1,0 +1,76 @@
+"""What an apply did, as plain data: one result per guest, one state per run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class GuestState(StrEnum):
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+    pending_restart = "pending-restart"
+    deletion_pending = "deletion-pending"
+
+
+class RunState(StrEnum):
+    succeeded = "succeeded"
+    partial = "partial"
+    failed = "failed"
+    refused = "refused"
+    noop = "noop"
+
+
+class TaskRecord(BaseModel):
+    upid: str
+    exitstatus: str
+    log: list[str] = Field(default_factory=list)
+
+
+class GuestResult(BaseModel):
+    cluster: str
+    vmid: int
+    name: str
+    kind: str
+    action: str
+    state: GuestState
+    message: str = ""
+    tasks: list[TaskRecord] = Field(default_factory=list)
+
+
+class ClusterOutcome(BaseModel):
+    cluster: str
+    state: RunState
+    message: str = ""
+    base_revision: str | None = None
+
+
+class ApplyRun(BaseModel):
+    """The journal record of one ``proxgit apply``."""
+
+    revision: str
+    actor: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    state: RunState = RunState.noop
+    clusters: list[ClusterOutcome] = Field(default_factory=list)
+    results: list[GuestResult] = Field(default_factory=list)
+
+    def conclude(self) -> RunState:
+        states = [r.state for r in self.results]
+        failed = sum(1 for s in states if s == GuestState.failed)
+        done = sum(1 for s in states if s != GuestState.failed)
+        if any(c.state == RunState.refused for c in self.clusters) and not states:
+            self.state = RunState.refused
+        elif failed and not done:
+            self.state = RunState.failed
+        elif failed:
+            self.state = RunState.partial
+        elif states:
+            self.state = RunState.succeeded
+        else:
+            self.state = RunState.noop
+        return self.state
