@@ -150,3 +150,70 @@ class GitRepo:
         self.git("add", "-A")
         self.git("commit", "--quiet", "-m", message, author=author)
         return self.git("rev-parse", "HEAD")
+
+
+# --- deletion approvals: more people, proxgit's identity, SSH signing, dated commits ---
+
+CAROL = ("Carol Checker", "carol@example.com")
+PROXGIT = ("proxgit", "proxgit@noreply.invalid")
+
+
+def ssh_signing_key(directory: Path, name: str) -> Path:
+    """A fresh passphrase-less ed25519 key pair; returns the private key's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    return key
+
+
+def allowed_signers_text(entries: list[tuple[str, Path]]) -> str:
+    """``email namespaces="git" ssh-ed25519 AAAA...`` lines for (email, private key) pairs."""
+    lines = []
+    for email, key in entries:
+        kind, blob = Path(f"{key}.pub").read_text(encoding="utf-8").split()[:2]
+        lines.append(f'{email} namespaces="git" {kind} {blob}')
+    return "\n".join(lines) + "\n"
+
+
+def git_date(moment: Any) -> str:
+    """A datetime as git's GIT_AUTHOR_DATE / GIT_COMMITTER_DATE want it."""
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+
+def _commit_env(date: Any | None) -> dict[str, str]:
+    return {"GIT_AUTHOR_DATE": git_date(date), "GIT_COMMITTER_DATE": git_date(date)} if date else {}
+
+
+def git_as(
+    repo: GitRepo,
+    *args: str,
+    author: tuple[str, str] = ALICE,
+    date: Any | None = None,
+    sign_key: Path | None = None,
+) -> str:
+    """Run git in ``repo`` as ``author`` (also committer), at ``date``, signing with an SSH key."""
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_key}"] if sign_key else []
+    return GitRepo.git_in(repo.path, *signing, *args, author=author, env=_commit_env(date))
+
+
+def commit_as(
+    repo: GitRepo,
+    files: dict[str, str | None],
+    message: str,
+    *,
+    author: tuple[str, str] = ALICE,
+    date: Any | None = None,
+    sign_key: Path | None = None,
+) -> str:
+    """Like ``GitRepo.commit`` with a commit date and an optional SSH signature."""
+    repo.write(files)
+    repo.git("add", "-A")
+    sign = ["-S"] if sign_key else ["--no-gpg-sign"]
+    git_as(
+        repo, "commit", "--quiet", *sign, "-m", message, author=author, date=date, sign_key=sign_key
+    )
+    return repo.git("rev-parse", "HEAD")

@@ -57,7 +57,7 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-repo_option = click.option(
+repo_option: Callable[[F], F] = click.option(
     "--repo",
     "repo",
     type=click.Path(file_okay=False, path_type=Path),
@@ -323,6 +323,148 @@ def apply(
         sys.exit(1)
 
 
+@main.group()
+def deletions() -> None:
+    """The deletion-request workflow: list, approve, reject, execute."""
+
+
+@deletions.command("list")
+@repo_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def deletions_list(repo: Path, output: str) -> None:
+    """Open requests and what Git history says about each."""
+    from datetime import UTC, datetime
+
+    from proxgit.deletions.approval import decide_request
+    from proxgit.loading import load_directory
+
+    state = load_directory(repo)
+    signers = state.config.spec.deletions.allowed_signers
+    rows: list[dict[str, Any]] = []
+    for name in sorted(state.deletion_requests):
+        path, request = state.deletion_requests[name]
+        decision = decide_request(
+            repo,
+            path,
+            config=state.config,
+            now=datetime.now(UTC),
+            allowed_signers_path=(repo / signers) if signers else None,
+        )
+        rows.append(
+            {
+                "id": name,
+                "file": path,
+                "guest": request.spec.guest.name,
+                "vmid": request.spec.guest.vmid,
+                "requester": request.spec.requester.email,
+                "expires": request.spec.expires_at.isoformat(),
+                "state": decision.state,
+                "reasons": decision.reasons,
+            }
+        )
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no open deletion requests")
+    for row in rows:
+        why = f" ({'; '.join(row['reasons'])})" if row["reasons"] else ""
+        click.echo(
+            f"{row['id']}: {row['guest']} (vmid {row['vmid']}) requested by "
+            f"{row['requester']}, expires {row['expires']}: {row['state']}{why}"
+        )
+
+
+def _decide_in_file(
+    repo: Path, request_id: str, key: str, value: Any, sign: bool, push: bool
+) -> None:
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    path = repo / "deletions" / f"{request_id}.yaml"
+    if not path.is_file():
+        _fail(f"{path}: no such deletion request (see proxgit deletions list)", 1)
+    yaml = YAML()
+    yaml.width = 4096
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    data["spec"][key] = value
+    with path.open("w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+    verb = "Approve" if key == "approve" else "Reject"
+    args = [
+        "git",
+        "-C",
+        str(repo),
+        "commit",
+        "--quiet",
+        "-m",
+        f"{verb} deletion request {request_id}",
+        "--",
+        str(path.relative_to(repo)),
+    ]
+    if sign:
+        args.insert(4, "-S")
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        _fail(f"git commit failed: {done.stderr.strip().splitlines()[-1:]}", 1)
+    if push:
+        pushed = subprocess.run(
+            ["git", "-C", str(repo), "push", "--quiet"], capture_output=True, text=True
+        )
+        if pushed.returncode != 0:
+            _fail(f"git push failed: {pushed.stderr.strip().splitlines()[-1:]}", 1)
+    click.echo(
+        f"{verb.lower()}d {request_id} in your own commit; proxgit reads who decided "
+        "from Git history when it runs 'deletions execute'"
+    )
+
+
+@deletions.command("approve")
+@click.argument("request_id")
+@repo_option
+@click.option("--sign/--no-sign", default=False, help="Sign the commit (git commit -S).")
+@click.option("--push/--no-push", default=False)
+@user_errors
+def deletions_approve(request_id: str, repo: Path, sign: bool, push: bool) -> None:
+    """Approve a request with a commit of your own (your Git identity)."""
+    _decide_in_file(repo, request_id, "approve", True, sign, push)
+
+
+@deletions.command("reject")
+@click.argument("request_id")
+@repo_option
+@click.option("--reason", required=True, help="Why the guest must stay.")
+@click.option("--sign/--no-sign", default=False, help="Sign the commit (git commit -S).")
+@click.option("--push/--no-push", default=False)
+@user_errors
+def deletions_reject(request_id: str, repo: Path, reason: str, sign: bool, push: bool) -> None:
+    """Reject a request, with a reason, in a commit of your own."""
+    _decide_in_file(repo, request_id, "reject", {"reason": reason}, sign, push)
+
+
+@deletions.command("execute")
+@repo_option
+@click.option("--push/--no-push", default=False, help="Push the archive commit.")
+@click.option("--lock-timeout", default=300.0, show_default=True)
+@user_errors
+def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
+    """Destroy approved guests; untag and archive rejected and expired requests."""
+    from proxgit.deletions.executing import process_requests
+
+    run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    for outcome in run.outcomes:
+        click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
+    if not run.outcomes:
+        click.echo("no open deletion requests")
+    refused = [o for o in run.outcomes if o.state == "blocked" and "refused by gate" in o.message]
+    if refused and len(refused) == len([o for o in run.outcomes if o.state == "blocked"]):
+        sys.exit(3)
+    if run.failed:
+        sys.exit(1)
+
+
 @main.command()
 @click.option(
     "--workdir",
@@ -336,3 +478,11 @@ def demo(workdir: Path | None) -> None:
     from proxgit.demo import run_demo
 
     run_demo(workdir)
+
+
+# Registered last: these modules import the helpers above.
+from proxgit.commands_reflect import drift, import_command, reflect  # noqa: E402
+
+main.add_command(reflect)
+main.add_command(drift)
+main.add_command(import_command)

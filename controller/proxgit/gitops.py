@@ -117,7 +117,7 @@ class GitRepository:
                     ) from None
                 self.fetch(branch)
                 try:
-                    self.run("rebase", "--quiet", f"{self.remote}/{branch}")
+                    self.run("rebase", "--quiet", "--autostash", f"{self.remote}/{branch}")
                 except RepositoryError:
                     self.run("rebase", "--abort")
                     raise RepositoryError(

@@ -34,6 +34,7 @@ from proxgit.models.guests import DISK_SLOT_PATTERN, MAC_PATTERN, MP_SLOT_PATTER
 
 GuestDocument = VirtualMachine | Container
 
+ARCHIVE_PREFIX = "deletions/archive/"
 _FOLDER_KIND = {"vms": "VirtualMachine", "containers": "Container"}
 _KIND_FOLDER = {kind: folder for folder, kind in _FOLDER_KIND.items()}
 
@@ -174,6 +175,8 @@ def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     requests: dict[str, tuple[str, DeletionRequest]] = {}
 
     for path, text in files:
+        if path.startswith(ARCHIVE_PREFIX):
+            continue  # finished deletion requests, kept for the record
         file = _File(path, text)
         expected_kind = _expected_kind(path)
         if expected_kind is None:

@@ -112,15 +112,15 @@ class ProxmoxClient:
         with self._lock:
             self.requests[method] += 1
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, *, retries: int = READ_RETRIES, **params: Any) -> Any:
         """GET with retries for connection errors and 5xx (reads are idempotent)."""
         delay = RETRY_BASE_DELAY
-        for attempt in range(READ_RETRIES + 1):
+        for attempt in range(retries + 1):
             try:
                 return self._call("GET", path, params)
             except ProxmoxError as err:
                 retryable = err.status == 0 or err.status >= 500
-                if not retryable or attempt == READ_RETRIES or "TLS" in err.message:
+                if not retryable or attempt == retries or "TLS" in err.message:
                     raise
                 time.sleep(delay)
                 delay *= 2

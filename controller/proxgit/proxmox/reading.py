@@ -77,11 +77,11 @@ def read_cluster(
     try:
         client = clients(name)
         resources = client.get("cluster/resources")
-        _parse_resources(live, resources)
+        parse_resources(live, resources)
         targets = [g for vmid, g in sorted(live.guests.items()) if all_guests or vmid in wanted]
         with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
             for guest, config in zip(
-                targets, pool.map(lambda g: _read_config(client, g), targets), strict=True
+                targets, pool.map(lambda g: read_guest_config(client, g), targets), strict=True
             ):
                 guest.config = config
             pairs = sorted(template_storages or ())
@@ -97,7 +97,8 @@ def read_cluster(
     return live
 
 
-def _parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None:
+def parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None:
+    """Fill ``live``'s nodes, storages and guests from a ``/cluster/resources`` answer."""
     for item in resources:
         kind = item.get("type")
         if kind == "node":
@@ -124,7 +125,7 @@ def _parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None
             live.guests[guest.vmid] = guest
 
 
-def _read_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]:
+def read_guest_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]:
     """The guest's config with pending changes applied, from one ``/pending`` read.
 
     ``/pending`` lists every key with its current value and, where a change

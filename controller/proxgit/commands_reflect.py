@@ -1,0 +1,161 @@
+"""``proxgit reflect``, ``proxgit drift`` and ``proxgit import``: thin commands over ``reflecting``.
+
+Each is a plain :class:`click.Command`, registered on the ``proxgit`` group
+with ``main.add_command`` (after ``user_errors`` and ``repo_option`` exist in
+``proxgit.cli``). Exit codes follow DESIGN.md: reflect 0 ok / 1 error, drift
+0 none / 2 drift / 1 error, import 0 ok / 1 error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from proxgit.cli import repo_option, user_errors
+
+
+@click.command("reflect")
+@repo_option
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters; repeatable.")
+@click.option(
+    "--push/--no-push",
+    default=False,
+    show_default=True,
+    help="Push the snapshot commit; a lost race rebases it onto the remote branch and retries.",
+)
+@click.option(
+    "--commit/--no-commit",
+    default=True,
+    show_default=True,
+    help="Commit snapshot/ when it changed (--no-commit only writes the files).",
+)
+@click.option(
+    "--agent-addresses/--no-agent-addresses",
+    default=True,
+    show_default=True,
+    help="Ask the guest agent of running VMs for their IP addresses (one call per such VM).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def reflect(
+    repo: Path,
+    clusters: tuple[str, ...],
+    push: bool,
+    commit: bool,
+    agent_addresses: bool,
+    output: str,
+) -> None:
+    """Snapshot live state into snapshot/ and commit it when it changed: 0 ok, 1 error."""
+    from proxgit.reflecting import ReflectOptions, reflect_repository
+
+    result = reflect_repository(
+        repo,
+        ReflectOptions(
+            clusters=clusters or None,
+            commit=commit,
+            push=push,
+            agent_addresses=agent_addresses,
+        ),
+    )
+    if output == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        for outcome in result.clusters:
+            if outcome.error:
+                click.echo(f"cluster {outcome.cluster}: not read, snapshot kept: {outcome.error}")
+                continue
+            changes = outcome.changes
+            what = changes.headline().split(": ", 1)[1] if changes and changes.any else "unchanged"
+            click.echo(
+                f"cluster {outcome.cluster}: {outcome.guests} guest(s), {outcome.requests} "
+                f"request(s) ({outcome.requests_per_guest:.2f} per guest); snapshot {what}; "
+                f"drift: {outcome.drift.get('changed', 0)} changed, "
+                f"{outcome.drift.get('missing', 0)} missing, "
+                f"{outcome.drift.get('unmanaged', 0)} unmanaged"
+            )
+            for warning in outcome.warnings:
+                click.echo(f"  warning: {warning}")
+        if result.commit:
+            pushed = ", pushed" if result.pushed else ""
+            click.echo(f"committed {result.commit[:12]}{pushed}")
+        elif commit:
+            click.echo("snapshot unchanged: nothing to commit")
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("drift")
+@repo_option
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters; repeatable.")
+@click.option(
+    "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file instead of stdout.",
+)
+@user_errors
+def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | None) -> None:
+    """Live state against the desired tree, field by field: 0 none, 2 drift, 1 error."""
+    from proxgit.reflecting import (
+        render_drift_json,
+        render_drift_markdown,
+        render_drift_text,
+        run_drift,
+    )
+
+    report = run_drift(repo, clusters=clusters or None)
+    views = {"json": render_drift_json, "markdown": render_drift_markdown}
+    text = views.get(output, render_drift_text)(report)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    if report.errors:
+        sys.exit(1)
+    sys.exit(2 if report.has_drift else 0)
+
+
+@click.command("import")
+@repo_option
+@click.option("--cluster", required=True, help="The cluster (as named in proxgit.yaml).")
+@click.option("--vmid", "vmids", type=int, multiple=True, help="A guest to import; repeatable.")
+@click.option(
+    "--all-unmanaged",
+    is_flag=True,
+    help="Import every guest of the cluster that no document declares (templates excepted).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def import_command(
+    repo: Path, cluster: str, vmids: tuple[int, ...], all_unmanaged: bool, output: str
+) -> None:
+    """Write desired documents for existing guests (adoption): 0 ok, 1 error."""
+    from proxgit.importing import import_guests
+
+    result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
+    if output == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for guest in result.written:
+        click.echo(f"wrote {guest.path} ({guest.kind}, vmid {guest.vmid})")
+        if guest.password_env:
+            click.echo(
+                f"  cloudInit.passwordFrom: {{env: {guest.password_env}}} is a placeholder; "
+                "set that variable where apply runs, or point it at your secret"
+            )
+        for slot in guest.left_out:
+            click.echo(f"  {slot} left out: Proxmox reports it without a size or bridge")
+    if not result.written:
+        click.echo(f"cluster {cluster}: no unmanaged guests to import")
+    else:
+        click.echo(
+            f"{len(result.written)} document(s) written; review and commit them, "
+            "then 'proxgit plan' shows no changes for these guests"
+        )

@@ -1,0 +1,189 @@
+"""One reflect run: read every cluster, write ``snapshot/``, commit only when it changed.
+
+The run touches nothing outside ``snapshot/``: it writes the files of each
+cluster that could be read (a cluster that could not keeps its last
+snapshot), removes the folders of clusters no longer in ``proxgit.yaml``
+(only when reflecting all clusters), commits exactly ``snapshot/`` under
+proxgit's commit identity with ``[skip ci]``, and, with ``push``, pushes; a
+push that loses a race rebases that one commit onto the remote branch and
+tries again (:meth:`GitRepository.push_branch`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxgit.errors import ConfigError
+from proxgit.gitops import GitRepository, Identity
+from proxgit.loading import load_directory
+from proxgit.models.config import CommitIdentity
+from proxgit.proxmox.live import LiveState
+from proxgit.proxmox.reading import ClientFactory, client_factory
+from proxgit.reflecting.drift import DriftKind, compute_drift
+from proxgit.reflecting.reading import ClusterReading, read_cluster_snapshot
+from proxgit.reflecting.snapshot import SNAPSHOT_DIR, build_cluster_snapshot
+from proxgit.reflecting.summary import ClusterChanges, commit_message, compare
+
+
+@dataclass(frozen=True)
+class ReflectOptions:
+    clusters: Sequence[str] | None = None  # None: every cluster in proxgit.yaml
+    commit: bool = True
+    push: bool = False
+    agent_addresses: bool = True
+
+
+@dataclass
+class ClusterOutcome:
+    cluster: str
+    error: str | None = None
+    guests: int = 0
+    requests: int = 0
+    drift: dict[str, int] = field(default_factory=dict)
+    changes: ClusterChanges | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def requests_per_guest(self) -> float:
+        return self.requests / self.guests if self.guests else float(self.requests)
+
+
+@dataclass
+class ReflectResult:
+    clusters: list[ClusterOutcome] = field(default_factory=list)
+    changed: bool = False
+    commit: str | None = None
+    pushed: bool = False
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.error is None for c in self.clusters)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "changed": self.changed,
+            "commit": self.commit,
+            "pushed": self.pushed,
+            "message": self.message,
+            "clusters": [
+                {
+                    "cluster": c.cluster,
+                    "error": c.error,
+                    "guests": c.guests,
+                    "requests": c.requests,
+                    "drift": c.drift,
+                    "warnings": c.warnings,
+                    "added": c.changes.added if c.changes else [],
+                    "removed": c.changes.removed if c.changes else [],
+                    "changed": c.changes.changed if c.changes else [],
+                    "otherFiles": c.changes.other if c.changes else [],
+                }
+                for c in self.clusters
+            ],
+        }
+
+
+def reflect_repository(
+    repo: Path,
+    options: ReflectOptions | None = None,
+    *,
+    clients: ClientFactory | None = None,
+) -> ReflectResult:
+    """Snapshot live state into ``repo/snapshot/``; see the module docstring."""
+    options = options or ReflectOptions()
+    desired = load_directory(repo)
+    config = desired.config
+    names = sorted(options.clusters) if options.clusters else sorted(config.spec.clusters)
+    for name in names:
+        if name not in config.spec.clusters:
+            known = ", ".join(sorted(config.spec.clusters)) or "none"
+            raise ConfigError(f"--cluster {name}: not in proxgit.yaml (clusters: {known})")
+    git = GitRepository(repo) if options.commit or options.push else None
+    factory = clients or client_factory(config, repo)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        readings: list[ClusterReading] = list(
+            pool.map(
+                lambda n: read_cluster_snapshot(
+                    n, factory, agent_addresses=options.agent_addresses
+                ),
+                names,
+            )
+        )
+    read = [r for r in readings if r.error is None]
+    live = LiveState(clusters={r.name: r.live for r in read})
+    drift = compute_drift(desired, live, clusters=[r.name for r in read])
+    root = repo / SNAPSHOT_DIR
+    result = ReflectResult()
+    all_changes: list[ClusterChanges] = []
+    for reading in readings:
+        outcome = ClusterOutcome(
+            cluster=reading.name,
+            error=reading.error,
+            guests=len(reading.live.guests),
+            requests=reading.requests,
+            warnings=sorted(reading.warnings),
+        )
+        result.clusters.append(outcome)
+        if reading.error is not None:
+            continue
+        outcome.drift = {k.value: drift.count(k, reading.name) for k in DriftKind}
+        folder = root / reading.name
+        new = build_cluster_snapshot(reading, desired, drift)
+        old = read_tree(folder)
+        outcome.changes = compare(reading.name, old, new)
+        write_tree(folder, old, new)
+        all_changes.append(outcome.changes)
+    if not options.clusters and root.is_dir():
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            if folder.name not in config.spec.clusters:
+                shutil.rmtree(folder)
+                all_changes.append(ClusterChanges(folder.name, removed_cluster=True))
+    result.changed = any(c.any or c.removed_cluster for c in all_changes)
+    if git is None:
+        return result
+    message = (
+        commit_message(all_changes)
+        if result.changed
+        else "proxgit reflect: record snapshot files written by an earlier run"
+    )
+    ident = config.spec.commit_identity or CommitIdentity()
+    result.commit = git.commit_paths([SNAPSHOT_DIR], message, Identity(ident.name, ident.email))
+    if result.commit is not None:
+        result.message = message
+        if options.push:
+            git.push_branch(config.spec.main_branch)
+            result.pushed = True
+    return result
+
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by POSIX path relative to it."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def write_tree(folder: Path, old: dict[str, bytes], new: dict[str, bytes]) -> None:
+    """Make ``folder`` hold exactly ``new``, writing only files whose bytes differ."""
+    for rel, data in new.items():
+        if old.get(rel) == data:
+            continue
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    for rel in set(old) - set(new):
+        (folder / rel).unlink()
+    for directory in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()

@@ -1,0 +1,1 @@
+"""Watch mode: the long-running pod's HTTP endpoints and the local ``plan --watch``."""

@@ -1,0 +1,57 @@
+"""The container image's build steps, run as shell (no Docker engine runs here).
+
+``scripts/check-image-build.sh`` builds the wheel from the build context that
+``.dockerignore`` lets through, installs it into a fresh venv as the Dockerfile's
+final stage does, checks ``proxgit --version``, that no test or demo package
+(fakepve, pytest, ...) is installed, that the HEALTHCHECK command works, and
+lints the Dockerfile with hadolint when it can be had. It never runs
+``docker build``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "check-image-build.sh"
+
+
+@pytest.mark.slow
+def test_image_build_steps_run_as_shell() -> None:
+    if shutil.which("bash") is None:
+        pytest.fail("bash is required to run scripts/check-image-build.sh")
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(
+        ["bash", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for line in (
+        "proxgit --version: proxgit, version 0.1.0",
+        "no test or demo packages in the runtime venv",
+        "HEALTHCHECK command: exit 0 against a live /healthz, non-zero without",
+        "no docker build was run",
+    ):
+        assert line in output, output
+
+
+def test_dockerfile_and_context_basics() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in dockerfile.splitlines() if not line.lstrip().startswith("#")]
+    assert 'ENTRYPOINT ["proxgit"]' in lines
+    assert 'CMD ["watch"]' in lines
+    assert "USER 10001:10001" in lines
+    assert not [line for line in lines if "fakepve" in line or "[test" in line]
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!controller/"]
