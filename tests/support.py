@@ -125,11 +125,20 @@ class GitRepo:
             "GIT_COMMITTER_EMAIL": author[1],
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
+            # no background gc/maintenance racing the next command for the ref locks
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "gc.auto",
+            "GIT_CONFIG_VALUE_0": "0",
+            "GIT_CONFIG_KEY_1": "maintenance.auto",
+            "GIT_CONFIG_VALUE_1": "false",
             **(env or {}),
         }
-        return subprocess.run(
-            ["git", *args], cwd=cwd, env=full_env, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        done = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(
+                done.returncode, ["git", *args], done.stdout, done.stderr
+            )
+        return done.stdout.strip()
 
     def git(self, *args: str, author: tuple[str, str] = ALICE) -> str:
         return self.git_in(self.path, *args, author=author)

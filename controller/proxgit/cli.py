@@ -202,6 +202,12 @@ def schema(out_dir: Path, check: bool) -> None:
     "(PROXGIT_GITHUB_TOKEN, GITHUB_TOKEN, ...) so it stays out of shell history.",
 )
 @click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
+@click.option(
+    "--watch",
+    "watch_files",
+    is_flag=True,
+    help="Re-render whenever a desired file changes (local editing).",
+)
 @user_errors
 def plan(
     repo: Path,
@@ -217,10 +223,27 @@ def plan(
     sha: str | None,
     token: str | None,
     color: bool | None,
+    watch_files: bool,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
     from proxgit.planning.run import run_plan
     from proxgit.rendering import render_json, render_markdown, render_text
+
+    if watch_files:
+        import threading
+
+        from proxgit.watching.local import watch_plan
+
+        def render() -> str:
+            result = run_plan(repo, base=base, actor=list(actors) or None)
+            return render_text(result.plan, color=sys.stdout.isatty() if color is None else color)
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        watch_plan(repo, render, out=out, stop_event=threading.Event(), clear=sys.stdout.isatty())
+        return
 
     actor: list[str] | None = list(actors) or None
     forge_settings = None
@@ -319,6 +342,16 @@ def apply(
                 f"{result.name} (vmid {result.vmid}){message}{upids}"
             )
         click.echo(f"apply {run.revision[:12]}: {run.state.value}")
+    # Rejected and expired deletion requests are carried out on every apply too.
+    from proxgit.deletions.executing import process_requests
+
+    requests = process_requests(repo, execute=False, push=push, lock_wait=lock_timeout)
+    for decided in requests.outcomes:
+        if decided.state in ("rejected", "expired") and output != "json":
+            click.echo(
+                f"deletion request {decided.name}: {decided.state}; guest untagged and "
+                "request archived"
+            )
     if run.state in (RunState.failed, RunState.partial):
         sys.exit(1)
 
@@ -458,11 +491,90 @@ def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
         click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
-    refused = [o for o in run.outcomes if o.state == "blocked" and "refused by gate" in o.message]
-    if refused and len(refused) == len([o for o in run.outcomes if o.state == "blocked"]):
-        sys.exit(3)
-    if run.failed:
+    blocked = [o for o in run.outcomes if o.state == "blocked"]
+    gated = [o for o in blocked if "refused by gate" in o.message]
+    if blocked and len(gated) < len(blocked):
         sys.exit(1)
+    if gated or any(o.state == "refused" for o in run.outcomes):
+        sys.exit(3)
+
+
+@main.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PROXGIT_WORKDIR",
+    default=Path("."),
+    show_default=True,
+    help="The clone to work in (cloned from --url when it is not one yet).",
+)
+@click.option("--url", envvar="PROXGIT_REPO_URL", default=None, help="Repository to clone.")
+@click.option("--branch", envvar="PROXGIT_BRANCH", default="main", show_default=True)
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    help="Only these clusters (shard); repeatable. Default: all.",
+)
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between iterations.")
+@click.option(
+    "--reflect-interval",
+    default="15m",
+    show_default=True,
+    help="How often to reflect and push a snapshot (e.g. 15m, 1h).",
+)
+@click.option(
+    "--listen",
+    default="0.0.0.0:8080",
+    show_default=True,
+    help="Address of /healthz, /readyz and /metrics ('off' to disable).",
+)
+@click.option("--push/--no-push", default=True, show_default=True)
+@click.option("--max-iterations", type=int, default=None, help="Stop after N iterations.")
+@user_errors
+def watch(
+    workdir: Path,
+    url: str | None,
+    branch: str,
+    clusters: tuple[str, ...],
+    interval: float,
+    reflect_interval: str,
+    listen: str,
+    push: bool,
+    max_iterations: int | None,
+) -> None:
+    """Follow the repository: apply, decide deletions, reflect; until SIGTERM."""
+    import signal
+    import threading
+
+    from proxgit.models.config import parse_duration
+    from proxgit.watching.endpoints import parse_listen
+    from proxgit.watching.loop import Watcher, WatchOptions
+
+    try:
+        every = parse_duration(reflect_interval).total_seconds()
+    except ValueError as err:
+        _fail(f"--reflect-interval: {err}", 1)
+    options = WatchOptions(
+        workdir=workdir,
+        url=url,
+        branch=branch,
+        clusters=list(clusters) or None,
+        interval=interval,
+        reflect_interval=every,
+        push=push,
+        max_iterations=max_iterations,
+        listen=None if listen == "off" else parse_listen(listen),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        click.echo(f"watch: {signal.Signals(signum).name}: finishing the current step", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    Watcher(options, log=lambda line: click.echo(line, err=True)).run(stop)
 
 
 @main.command()

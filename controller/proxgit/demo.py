@@ -26,7 +26,9 @@ from proxgit.errors import ConfigError, InvalidRepository
 from proxgit.loading import load_directory
 
 EXAMPLE_REPO = Path(__file__).resolve().parents[2] / "example-repo"
-ALICE = ("Alice Admin", "alice@example.com")
+ALICE = ("Alice Admin", "alice@example.net")
+ERIN = ("Erin Approver", "erin@example.net")
+GRACE = ("Grace Admin", "root-team@example.net")
 DEMO_TOKEN = "5f0c2d7e-demo-4c1b-9e3a-0d6b8f2a7c41"
 TEMPLATES = {9000: "ubuntu-2404-cloud", 9001: "debian-12-cloud"}
 CT_TEMPLATES = (
@@ -254,11 +256,63 @@ def run_demo(workdir: Path | None = None) -> Path:
             "--actor",
             "alice@example.net",
         )
+
+        step("Merged: proxgit apply (the CI job on main, or the watch pod)")
+        _git(work, "checkout", "--quiet", "main")
+        _git(
+            work,
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "-m",
+            "Merge pull request #1: web-03, web-04",
+            "add-web-03-04",
+            author=ERIN,
+        )
+        _git(work, "push", "--quiet", "origin", "main")
+        _show(work, "apply", "--push")
+        click.echo(_git(work, "log", "-1", "--format=commit by %an <%ae>: %s"))
+
+        step("proxgit reflect --push: live state committed back as a snapshot")
+        _show(work, "reflect", "--push")
+        click.echo(_git(work, "log", "-1", "--format=commit by %an <%ae>: %s"))
+
+        step("A pull request removing web-02, merged by Erin (an approver)")
+        _git(work, "rm", "--quiet", "clusters/lab/vms/web-02.yaml", author=ERIN)
+        _git(work, "commit", "--quiet", "-m", "Retire web-02", author=ERIN)
+        _git(work, "push", "--quiet", "origin", "main")
+        _show(work, "apply", "--push")
+        request = work / "deletions" / "lab-102.yaml"
+        click.echo(f"\n{request.relative_to(work)} (head):")
+        click.echo("\n".join(request.read_text().splitlines()[:24]))
+
+        step("Erin approves her own request: refused (four eyes)")
+        _approve(work, request, ERIN)
+        _show(work, "deletions", "execute")
+
+        step("Erin withdraws her approval; Grace, another approver, approves in her own commit")
+        _git(work, "revert", "--no-edit", "HEAD", author=ERIN)
+        _approve(work, request, GRACE)
+        _show(work, "deletions", "list")
+        _show(work, "deletions", "execute", "--push")
+
+        step("Final drift check")
+        _show(work, "drift")
+        click.echo(_git(work, "log", "--format=%h %an: %s", "-12"))
     finally:
         for fake in fakes.values():
             fake.stop()
     click.echo(f"\nThe temporary repository is at {work}; look around.")
     return work
+
+
+def _approve(work: Path, request: Path, author: tuple[str, str]) -> None:
+    text = request.read_text().replace("approve: false", "approve: true")
+    request.write_text(text)
+    _git(work, "add", str(request.relative_to(work)))
+    _git(work, "commit", "--quiet", "-m", f"Approve {request.stem}", author=author)
+    _git(work, "push", "--quiet", "origin", "main")
+    click.echo(f"{author[0]} <{author[1]}> committed approve: true to {request.name}")
 
 
 def _show(work: Path, *args: str) -> None:

@@ -116,6 +116,7 @@ def test_refused_approvals_destroy_nothing(
 ) -> None:
     edit_request(requested, author, **changes)
     result = cli(requested, "deletions", "execute")
+    assert result.exit_code == 3, result.output
     assert destroys(pve) == 0
     assert pve.guest(101) is not None
     assert "executed" not in result.output

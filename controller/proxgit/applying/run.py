@@ -189,8 +189,19 @@ def _apply_cluster(
             [],
             [],
         )
+    applied_ref = APPLIED_REF.format(cluster=cluster)
+    if repo.read_remote_ref(applied_ref) == revision:  # cheap check, no lock needed
+        return (
+            ClusterOutcome(
+                cluster=cluster,
+                state=RunState.noop,
+                base_revision=revision,
+                message=f"{revision[:12]} is already applied",
+            ),
+            [],
+            [],
+        )
     with ClusterLock(repo, cluster, identity, wait=options.lock_wait):
-        applied_ref = APPLIED_REF.format(cluster=cluster)
         last = repo.read_remote_ref(applied_ref)
         if last is not None:
             repo.fetch(f"+{applied_ref}:{applied_ref}")

@@ -1,0 +1,245 @@
+"""``proxgit watch``: the long-running loop of the watch pod, like Argo CD or Flux.
+
+Each iteration: bring the clone up to date with the main branch; apply a new
+revision (every gate applies exactly as in CI); decide deletion requests
+(destroy approved ones, expire and reject the others); every
+``reflect_interval``, reflect live state into ``snapshot/`` and push it, which
+also measures drift. A failing step is logged in one line and retried with
+backoff on the next iteration; it never ends the loop. SIGTERM lets the
+current step finish (its locks are released on the way out) and then stops.
+
+Sharding: ``clusters`` limits the pod to those clusters, so several pods can
+split a large estate, each taking only its own clusters' locks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxgit.errors import GateRefused, ProxgitError, RepositoryError
+from proxgit.gitops import GitRepository
+from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class WatchOptions:
+    workdir: Path
+    url: str | None = None
+    branch: str = "main"
+    clusters: Sequence[str] | None = None
+    interval: float = 30.0
+    reflect_interval: float = 900.0
+    backoff: float = 5.0
+    max_backoff: float = 300.0
+    listen: tuple[str, int] | None = ("0.0.0.0", 8080)
+    ready_max_age: float = 300.0
+    push: bool = True
+    lock_wait: float = 60.0
+    max_iterations: int | None = None
+
+
+class Watcher:
+    def __init__(
+        self, options: WatchOptions, *, log: Log, metrics: WatchMetrics | None = None
+    ) -> None:
+        self.options = options
+        self.log = log
+        self.metrics = metrics or WatchMetrics(clusters=options.clusters or ())
+        self.iterations = 0
+        self.last_reflect = float("-inf")
+        self.failures = 0
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, on_iteration: Callable[[int], None] | None = None) -> int:
+        server = None
+        if self.options.listen is not None:
+            host, port = self.options.listen
+            server = serve_endpoints(self.metrics, host, port, self.options.ready_max_age)
+            self.log(f"watch: endpoints on {server.url} (/healthz /readyz /metrics)")
+        try:
+            self._ensure_clone()
+            while not stop.is_set():
+                if (
+                    self.options.max_iterations is not None
+                    and self.iterations >= self.options.max_iterations
+                ):
+                    break
+                if on_iteration is not None:
+                    on_iteration(self.iterations)
+                ok = self.iterate(stop)
+                self.iterations += 1
+                self.failures = 0 if ok else self.failures + 1
+                # after a failure: back off exponentially, capped, then back to the interval
+                delay = (
+                    self.options.interval
+                    if ok
+                    else min(
+                        self.options.max_backoff,
+                        self.options.backoff * 2 ** min(self.failures - 1, 10),
+                    )
+                )
+                if stop.wait(delay):
+                    break
+        finally:
+            if server is not None:
+                server.close()
+        self.log(f"watch: stopped after {self.iterations} iteration(s)")
+        return self.iterations
+
+    def iterate(self, stop: threading.Event) -> bool:
+        started = time.monotonic()
+        errors: list[str] = []
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("sync", self.sync),
+            ("apply", self.apply),
+            ("deletions", self.deletions),
+        ]
+        if time.monotonic() - self.last_reflect >= self.options.reflect_interval:
+            steps.append(("reflect", self.reflect))
+        for name, step in steps:
+            if stop.is_set():
+                break
+            try:
+                step()
+            except ProxgitError as err:
+                errors.append(f"{name}: {err.message}")
+            except Exception as err:  # a bug in a step must not kill the pod
+                errors.append(f"{name}: internal error: {type(err).__name__}: {err}")
+        for error in errors:
+            self.log(f"watch: step {error}")
+        seconds = time.monotonic() - started
+        self.metrics.record_iteration(not errors, seconds, error="; ".join(errors)[:200])
+        return not errors
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _ensure_clone(self) -> None:
+        workdir = self.options.workdir
+        if (workdir / ".git").exists():
+            return
+        if not self.options.url:
+            raise RepositoryError(f"{workdir}: not a Git clone and no --url to clone from")
+        workdir.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [
+                "git",
+                "clone",
+                "--quiet",
+                "--branch",
+                self.options.branch,
+                self.options.url,
+                str(workdir),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1:] or ["git clone failed"]
+            raise RepositoryError(f"cloning {self.options.url}: {detail[0]}")
+
+    def sync(self) -> None:
+        """Fetch the main branch and put any unpushed proxgit commits on top of it."""
+        repo = GitRepository(self.options.workdir)
+        branch = self.options.branch
+        repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
+        repo.run("checkout", "--quiet", branch)
+        try:
+            repo.run("rebase", "--quiet", "--autostash", f"{repo.remote}/{branch}")
+        except RepositoryError:
+            repo.run("rebase", "--abort")
+            repo.run("reset", "--quiet", "--hard", f"{repo.remote}/{branch}")
+            self.log("watch: local proxgit commits conflicted with the remote; reset to it")
+        ahead = repo.run("rev-list", "--count", f"{repo.remote}/{branch}..HEAD").strip()
+        if self.options.push and ahead not in ("", "0"):
+            repo.push_branch(branch)
+
+    def apply(self) -> None:
+        from proxgit.applying.run import ApplyOptions, apply_revision
+
+        try:
+            run = apply_revision(
+                self.options.workdir,
+                ApplyOptions(
+                    clusters=self.options.clusters,
+                    push=self.options.push,
+                    lock_wait=self.options.lock_wait,
+                ),
+            )
+        except GateRefused as err:
+            self.log(f"watch: apply {err.message}")
+            return
+        for outcome in run.clusters:
+            states: dict[str, int] = {}
+            for result in run.results:
+                if result.cluster == outcome.cluster:
+                    states[result.state.value] = states.get(result.state.value, 0) + 1
+            self.metrics.record_apply(outcome.cluster, outcome.state.value, states)
+            if outcome.state.value in ("succeeded", "noop"):
+                self.metrics.set_last_applied(outcome.cluster, run.revision)
+        if run.results:
+            self.log(f"watch: applied {run.revision[:12]}: {run.state.value}")
+        failed = [c for c in run.clusters if c.state.value in ("failed", "partial")]
+        if failed or run.state.value in ("failed", "partial"):
+            detail = "; ".join(f"{c.cluster}: {c.message}" for c in failed if c.message)
+            raise ProxgitError(f"apply {run.state.value}{': ' + detail if detail else ''}")
+
+    def deletions(self) -> None:
+        from proxgit.deletions.executing import process_requests
+        from proxgit.loading import load_directory
+
+        run = process_requests(
+            self.options.workdir,
+            execute=True,
+            push=self.options.push,
+            lock_wait=self.options.lock_wait,
+        )
+        for outcome in run.outcomes:
+            if outcome.state not in ("pending",):
+                self.log(f"watch: deletion {outcome.name}: {outcome.state}: {outcome.message}")
+        state = load_directory(self.options.workdir)
+        for cluster in self.options.clusters or state.config.spec.clusters:
+            self.metrics.set_pending_deletions(
+                cluster,
+                sum(
+                    1
+                    for _, request in state.deletion_requests.values()
+                    if request.metadata.cluster == cluster
+                ),
+            )
+        blocked = [
+            o for o in run.outcomes if o.state == "blocked" and "refused by gate" not in o.message
+        ]
+        if blocked:
+            raise ProxgitError(f"deletion {blocked[0].name}: {blocked[0].message}")
+
+    def reflect(self) -> None:
+        from proxgit.reflecting import ReflectOptions, reflect_repository
+
+        result = reflect_repository(
+            self.options.workdir,
+            ReflectOptions(clusters=self.options.clusters, push=self.options.push),
+        )
+        self.last_reflect = time.monotonic()
+        for outcome in result.clusters:
+            if outcome.error:
+                self.metrics.add_proxmox_error(outcome.cluster)
+                continue
+            self.metrics.add_proxmox_requests(outcome.cluster, "GET", outcome.requests)
+            self.metrics.set_drift(
+                outcome.cluster, sum(n for kind, n in outcome.drift.items() if kind != "in_sync")
+            )
+        if result.commit:
+            self.log(f"watch: {result.message.splitlines()[0] if result.message else 'reflected'}")
+        if not result.ok:
+            raise ProxgitError(
+                "reflect: "
+                + "; ".join(f"{c.cluster}: {c.error}" for c in result.clusters if c.error)
+            )
