@@ -162,6 +162,10 @@ def test_soak_200_iterations_with_faults(repo: GitRepo, pve: Any, tmp_path: Path
     assert len(list((people.path / "notes").glob("race-*.md"))) == 8
     assert (people.path / "snapshot" / "lab").is_dir()
     growth = rss_mb() - memory["warm"]
+    print(
+        f"soak: {watcher.iterations} iterations, RSS {memory['warm']:.1f} MB at iteration 50, "
+        f"grew {growth:+.1f} MB by the end"
+    )
     assert growth < 20, f"memory grew {growth:.1f} MB after warm-up"
 
 
