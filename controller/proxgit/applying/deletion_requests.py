@@ -24,6 +24,7 @@ from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import (
     PENDING_DELETION_TAG,
+    nic_mac,
     parse_property_string,
     split_tags,
 )
@@ -67,14 +68,7 @@ def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
             )
         elif key.startswith("net") and key[3:].isdigit():
             props = parse_property_string(str(raw))
-            mac = props.get("hwaddr") or next(
-                (
-                    v
-                    for k, v in props.items()
-                    if k in ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
-                ),
-                None,
-            )
+            mac = nic_mac(props)
             nics.append(
                 {"slot": key, "mac": mac, "bridge": props.get("bridge"), "tag": props.get("tag")}
             )

@@ -17,12 +17,13 @@ from proxgit.applying.results import GuestResult, GuestState, TaskRecord
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Container, VirtualMachine, format_size
+from proxgit.models.base import parse_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange
 from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
-from proxgit.proxmox.normalize import parse_property_string
+from proxgit.proxmox.normalize import nic_mac, parse_property_string
 from proxgit.proxmox.translate import (
     disk_options,
     lxc_create_params,
@@ -152,8 +153,6 @@ class GuestExecutor:
     def _grow(self, node: str, kind: str, vmid: int, slot: str, size: int) -> None:
         config = self.api.get(f"nodes/{node}/{kind}/{vmid}/config")
         props = parse_property_string(str(config.get(slot, "")), "file")
-        from proxgit.models.base import parse_size
-
         current = parse_size(props["size"]) if "size" in props else 0
         if size > current:
             upid = self.api.put(
@@ -275,8 +274,6 @@ class GuestExecutor:
                 if slot not in config:
                     params[slot] = full[slot]
                 elif field == "size":
-                    from proxgit.models.base import parse_size
-
                     resizes.append((slot, parse_size(str(change.after))))
                 elif is_vm and isinstance(spec, VirtualMachineSpec) and spec.disks:
                     volume = parse_property_string(str(config[slot]), "file")
@@ -305,15 +302,7 @@ class GuestExecutor:
         if isinstance(document, VirtualMachine):
             nic = (document.spec.networks or {})[slot]
             if nic.macaddr is None:
-                mac = next(
-                    (
-                        v
-                        for k, v in live_props.items()
-                        if k in ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
-                        and v not in ("", "1")
-                    ),
-                    None,
-                )
+                mac = nic_mac(live_props)
                 if mac:
                     nic = nic.model_copy(update={"macaddr": mac})
             return qemu_nic(nic)

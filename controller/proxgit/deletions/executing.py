@@ -31,11 +31,15 @@ from proxgit.models import CONFIRM_PHRASE
 from proxgit.models.deletion import DeletionRequest
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
-from proxgit.proxmox.normalize import PENDING_DELETION_TAG, parse_property_string, split_tags
+from proxgit.proxmox.normalize import (
+    PENDING_DELETION_TAG,
+    nic_mac,
+    parse_property_string,
+    split_tags,
+)
 from proxgit.proxmox.reading import read_cluster
 
 ARCHIVE_DIR = "deletions/archive"
-_NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
 
 ClientMaker = Callable[[str], ProxmoxClient]
 
@@ -161,12 +165,9 @@ def _live_macs(config: dict[str, Any]) -> set[str]:
     macs = set()
     for key, raw in config.items():
         if key.startswith("net") and key[3:].isdigit():
-            props = parse_property_string(str(raw))
-            mac = props.get("hwaddr") or next(
-                (v for k, v in props.items() if k in _NIC_MODELS and v not in ("", "1")), None
-            )
+            mac = nic_mac(parse_property_string(str(raw)))
             if mac:
-                macs.add(mac.upper())
+                macs.add(mac)
     return macs
 
 

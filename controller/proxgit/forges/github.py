@@ -28,6 +28,14 @@ API_VERSION = "2022-11-28"
 class GitHubAdapter(ForgeAdapter):
     """Issue comments and commit statuses on one GitHub repository."""
 
+    TITLE = "GitHub"
+    FORGE = "github"
+    # the permission each call needs, named as the forge's token settings name it
+    NEED_READ = "pull-requests: read"
+    NEED_COMMENT = "pull-requests: write"
+    NEED_STATUS = "statuses: write"
+    NEED_PULL = "pull-requests: read"
+
     @staticmethod
     def auth_headers(token: str) -> dict[str, str]:
         return {
@@ -44,8 +52,8 @@ class GitHubAdapter(ForgeAdapter):
         url: str | None = f"{self._repo}/issues/{self.settings.pr}/comments"
         params: dict[str, str | int] | None = {"per_page": 100}
         while url is not None:
-            response = self.client.request("GET", url, params=params, need="pull-requests: read")
-            for item in expect_list(response.json(), "GitHub", "comments"):
+            response = self.client.request("GET", url, params=params, need=self.NEED_READ)
+            for item in expect_list(response.json(), self.TITLE, "comments"):
                 yield _comment(item)
             # The next link carries its own query string.
             url = response.links.get("next", {}).get("url")
@@ -56,19 +64,19 @@ class GitHubAdapter(ForgeAdapter):
             "POST",
             f"{self._repo}/issues/{self.settings.pr}/comments",
             json={"body": body},
-            need="pull-requests: write",
+            need=self.NEED_COMMENT,
             idempotent=False,
         )
-        return _comment(expect_object(response.json(), "GitHub", "a comment"))
+        return _comment(expect_object(response.json(), self.TITLE, "a comment"))
 
     def edit_comment(self, comment_id: int, body: str) -> Comment:
         response = self.client.request(
             "PATCH",
             f"{self._repo}/issues/comments/{comment_id}",
             json={"body": body},
-            need="pull-requests: write",
+            need=self.NEED_COMMENT,
         )
-        return _comment(expect_object(response.json(), "GitHub", "a comment"))
+        return _comment(expect_object(response.json(), self.TITLE, "a comment"))
 
     def set_status(self, state: str, description: str) -> str:
         forge_state, text = status_for(state, description)
@@ -83,20 +91,22 @@ class GitHubAdapter(ForgeAdapter):
             "POST",
             f"{self._repo}/statuses/{self.settings.sha}",
             json=payload,
-            need="statuses: write",
+            need=self.NEED_STATUS,
         )
         return forge_state
 
     def pr_author(self) -> ForgeUser:
         response = self.client.request(
-            "GET", f"{self._repo}/pulls/{self.settings.pr}", need="pull-requests: read"
+            "GET", f"{self._repo}/pulls/{self.settings.pr}", need=self.NEED_PULL
         )
-        user = expect_object(response.json(), "GitHub", "a pull request").get("user") or {}
-        login = user.get("login")
+        user = expect_object(response.json(), self.TITLE, "a pull request").get("user") or {}
+        login = user.get("login") or user.get("username")
         if not isinstance(login, str) or not login:
-            raise ForgeError(f"GitHub pull request #{self.settings.pr} has no author login")
-        email = user.get("email")
-        return ForgeUser("github", login, email if isinstance(email, str) and email else None)
+            raise ForgeError(f"{self.TITLE} pull request #{self.settings.pr} has no author login")
+        return self._user(login, user.get("email"))
+
+    def _user(self, login: str, email: Any) -> ForgeUser:
+        return ForgeUser(self.FORGE, login, email if isinstance(email, str) and email else None)
 
 
 def _comment(item: dict[str, Any]) -> Comment:

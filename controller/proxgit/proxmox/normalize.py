@@ -54,6 +54,14 @@ def parse_property_string(value: str, default_key: str | None = None) -> dict[st
     return result
 
 
+def nic_mac(props: dict[str, str]) -> str | None:
+    """The MAC of a parsed ``netN`` value: ``virtio=BC:24:..`` (QEMU) or ``hwaddr=`` (LXC)."""
+    mac = props.get("hwaddr") or next(
+        (v for k, v in props.items() if k in _NIC_MODELS and v not in ("", "1")), None
+    )
+    return mac.upper() if mac else None
+
+
 def to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
