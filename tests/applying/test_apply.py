@@ -351,3 +351,22 @@ def test_secrets_never_in_output_journal_or_commits(merged: GitRepo, pve: Any) -
     everything = result.output + history + journal
     assert PASSWORD not in everything and TOKEN_SECRET not in everything
     assert "***" in journal  # the failure message was scrubbed, not dropped
+
+
+def test_guest_moved_to_another_node_is_updated_there(merged: GitRepo, pve: Any) -> None:
+    merge(merged, {vm_path("web-01"): vm_yaml("web-01", 101, extra=WEB)}, "Add")
+    assert apply(merged).exit_code == 0
+    pve.guest(101).node = "pve2"  # migrated by hand (or by HA) after it was created
+    merge(
+        merged,
+        {
+            vm_path("web-01"): vm_yaml(
+                "web-01", 101, extra=WEB.replace("tags: [web]", "tags: [web, moved]")
+            )
+        },
+        "Tag",
+    )
+    pve.requests.clear()
+    assert apply(merged).exit_code == 0
+    puts = [p for m, p, _ in pve.requests if m == "PUT" and p.endswith("/qemu/101/config")]
+    assert puts == ["/api2/json/nodes/pve2/qemu/101/config"]
