@@ -345,7 +345,9 @@ def apply(
     # Rejected and expired deletion requests are carried out on every apply too.
     from proxgit.deletions.executing import process_requests
 
-    requests = process_requests(repo, execute=False, push=push, lock_wait=lock_timeout)
+    requests = process_requests(
+        repo, execute=False, push=push, lock_wait=lock_timeout, clusters=clusters or None
+    )
     for decided in requests.outcomes:
         if decided.state in ("rejected", "expired") and output != "json":
             click.echo(

@@ -240,3 +240,12 @@ def test_list_shows_state(requested: GitRepo, pve: Any) -> None:
     assert result.exit_code == 0
     assert "lab-101: web-01 (vmid 101) requested by bob@example.com" in result.output
     assert Path(requested.path / REQUEST).exists()
+
+
+def test_a_shard_leaves_other_clusters_requests_alone(requested: GitRepo, pve: Any) -> None:
+    edit_request(requested, CAROL, approve=True)
+    before = len(pve.requests)
+    run = process_requests(requested.path, execute=True, clusters=["prod"])
+    assert run.outcomes == [] and run.commit is None
+    assert len(pve.requests) == before  # not even a read of the lab cluster
+    assert destroys(pve) == 0 and (requested.path / REQUEST).exists()

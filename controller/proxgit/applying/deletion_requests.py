@@ -16,6 +16,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from proxgit.deletions.approval import find_removal
 from proxgit.errors import ProxmoxError
 from proxgit.gitops import GitRepository
 from proxgit.loading import DesiredGuest
@@ -35,17 +36,6 @@ _SECRET_CONFIG_KEYS = {"cipassword", "password"}
 
 def request_path(cluster: str, vmid: int) -> str:
     return REQUEST_PATH.format(cluster=cluster, vmid=vmid)
-
-
-def requester_of_removal(repo: GitRepository, path: str, revision: str) -> dict[str, str]:
-    """Author of the commit that removed ``path`` (as of ``revision``), from Git history."""
-    out = repo.run(
-        "log", "-1", "--diff-filter=D", "--format=%an%x00%ae%x00%H", revision, "--", path
-    ).strip()
-    if not out:
-        return {"name": "unknown", "email": "unknown@invalid", "commit": revision}
-    name, email, commit = out.split("\x00")
-    return {"name": name, "email": email, "commit": commit}
 
 
 def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
@@ -110,7 +100,7 @@ def open_request(
     target = repo.path / path
     if target.exists():
         return path  # opened by an earlier run of this revision
-    requester = requester_of_removal(repo, removed.path, revision)
+    removal = find_removal(repo.path, removed.path, revision)
     ttl = config.spec.deletions.ttl
     document = {
         "apiVersion": "proxgit/v1",
@@ -124,8 +114,8 @@ def open_request(
                 "kind": live.kind,
                 "name": live.name,
             },
-            "requester": {"name": requester["name"], "email": requester["email"]},
-            "removedIn": requester["commit"],
+            "requester": {"name": removal.requester.name, "email": removal.requester.email},
+            "removedIn": removal.commit,
             "requestedAt": now.isoformat(timespec="seconds"),
             "expiresAt": (now + ttl).isoformat(timespec="seconds"),
             "snapshot": guest_snapshot(client, live),

@@ -38,7 +38,7 @@ from proxgit.models import CONFIRM_PHRASE
 from proxgit.planning.plan import Action
 from proxgit.planning.planner import build_plan, reads_for
 from proxgit.proxmox.client import ProxmoxClient
-from proxgit.proxmox.reading import read_cluster
+from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
 
 APPLIED_REF = "refs/proxgit/applied/{cluster}"
 JOURNAL_DIR = ".proxgit/journal"
@@ -104,8 +104,9 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     if options.revision == "HEAD":
         # proxgit's own commits (journal, snapshot, requests) carry no desired change:
         # the revision to apply is the newest commit somebody else made.
-        revision = newest_foreign_commit(repo, revision, identity_of(head))
-        head = load_revision(repo.path, revision)
+        foreign = newest_foreign_commit(repo, revision, identity_of(head))
+        if foreign != revision:
+            revision, head = foreign, load_revision(repo.path, foreign)
     check_apply_gate(head)
     branch = head.config.spec.main_branch
     tip = main_tip(repo, branch)
@@ -158,12 +159,15 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
 
 
 def _client_maker(head: DesiredState, base_dir: Path, secrets: SecretBox) -> ClientMaker:
-    def make(name: str) -> ProxmoxClient:
-        client = ProxmoxClient(name, head.config.spec.clusters[name], base_dir=base_dir)
+    """The usual clients, with each token secret handed to the journal's scrubber."""
+    make = client_factory(head.config, base_dir)
+
+    def make_remembered(name: str) -> ProxmoxClient:
+        client = make(name)
         secrets.remember(client.token_secret)
         return client
 
-    return make
+    return make_remembered
 
 
 def _apply_cluster(
@@ -231,9 +235,10 @@ def _apply_cluster(
                 )
         base = load_revision(repo.path, last) if last else None
         reads = reads_for(head, base)
+        client = make_client(cluster)
         live_cluster = read_cluster(
             cluster,
-            make_client,
+            fixed_client(client),
             wanted=reads.guests.get(cluster, set()),
             template_storages=reads.template_storages.get(cluster),
         )
@@ -244,7 +249,6 @@ def _apply_cluster(
         plan = build_plan(
             head, LiveState(clusters={cluster: live_cluster}), base=base, clusters=[cluster]
         )
-        client = make_client(cluster)
         templates = [g for g in live_cluster.guests.values() if g.template]
         results: list[GuestResult] = []
         paths: list[str] = []

@@ -15,7 +15,7 @@ gone, and archives it without a second destroy call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +23,10 @@ from typing import Any
 
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
-from proxgit.applying.run import identity_of
+from proxgit.applying.run import check_apply_gate, identity_of
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
 from proxgit.gitops import GitRepository
 from proxgit.loading import DesiredState, load_revision
-from proxgit.models import CONFIRM_PHRASE
 from proxgit.models.deletion import DeletionRequest
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -37,7 +36,7 @@ from proxgit.proxmox.normalize import (
     parse_property_string,
     split_tags,
 )
-from proxgit.proxmox.reading import read_cluster
+from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
 
 ARCHIVE_DIR = "deletions/archive"
 
@@ -71,6 +70,7 @@ def process_requests(
     push: bool = False,
     now: datetime | None = None,
     clients: ClientMaker | None = None,
+    clusters: Iterable[str] | None = None,
     lock_wait: float = 300.0,
 ) -> DeletionsRun:
     """Decide every open request; with ``execute``, destroy the approved ones.
@@ -90,11 +90,14 @@ def process_requests(
     signers_path = repo.path / signers if signers else None
     run = DeletionsRun()
     written: list[str] = []
-    make_client = clients or _client_maker(state, repo.path)
+    shard = set(clusters) if clusters is not None else None
+    make_client = clients or client_factory(state.config, repo.path)
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
         if str(request.status.state) != "open":
             continue
+        if shard is not None and request.metadata.cluster not in shard:
+            continue  # another pod's cluster: not ours to lock or decide
         cluster, vmid = request.metadata.cluster, request.spec.guest.vmid
         decision = decide_request(
             repo.path,
@@ -116,7 +119,7 @@ def process_requests(
                 _gates(state, cluster)
             with ClusterLock(repo, cluster, identity, wait=lock_wait):
                 client = make_client(cluster)
-                live = read_cluster(cluster, make_client, wanted={vmid})
+                live = read_cluster(cluster, fixed_client(client), wanted={vmid})
                 if not live.reachable:
                     raise ProxgitError(f"cluster '{cluster}': {live.error}")
                 guest = live.guests.get(vmid)
@@ -140,20 +143,9 @@ def process_requests(
     return run
 
 
-def _client_maker(state: DesiredState, base_dir: Path) -> ClientMaker:
-    def make(name: str) -> ProxmoxClient:
-        return ProxmoxClient(name, state.config.spec.clusters[name], base_dir=base_dir)
-
-    return make
-
-
 def _gates(state: DesiredState, cluster: str) -> None:
-    apply = state.config.spec.apply
-    if not apply.enabled or apply.confirm != CONFIRM_PHRASE:
-        raise GateRefused(
-            "refused by gate apply.enabled: destroying is a write; enable apply "
-            f"with confirm: {CONFIRM_PHRASE}"
-        )
+    """Destroying is a write: the same gates as apply, in the same order."""
+    check_apply_gate(state)
     if not state.config.spec.clusters[cluster].allow_writes:
         raise GateRefused(
             f"refused by gate allowWrites: cluster '{cluster}' has "

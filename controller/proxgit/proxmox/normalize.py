@@ -103,6 +103,23 @@ def _put(view: FlatView, prefix: str, key: str, value: Any) -> None:
 # --- live config -> flat view --------------------------------------------------
 
 
+def _guest_fields(
+    view: FlatView, config: Mapping[str, Any], status: str | None, pool: str | None
+) -> None:
+    """What QEMU and LXC guests share: tags, description, startup, power, pool."""
+    if "tags" in config:
+        view["tags"] = visible_tags(split_tags(config["tags"]))
+    if "description" in config:
+        view["description"] = str(config["description"]).rstrip()
+    if "startup" in config:
+        for key, val in _startup(config["startup"]).items():
+            view[f"startup.{key}"] = val
+    if status is not None:
+        view["power"] = "running" if status == "running" else "stopped"
+    if pool:
+        view["pool"] = pool
+
+
 def normalize_qemu_config(
     config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
 ) -> FlatView:
@@ -121,13 +138,6 @@ def normalize_qemu_config(
         view["name"] = str(config["name"])
     if "cpu" in config:
         view["cpu"] = parse_property_string(str(config["cpu"]), "cputype").get("cputype")
-    if "tags" in config:
-        view["tags"] = visible_tags(split_tags(config["tags"]))
-    if "description" in config:
-        view["description"] = str(config["description"]).rstrip()
-    if "startup" in config:
-        for key, val in _startup(config["startup"]).items():
-            view[f"startup.{key}"] = val
     if "agent" in config:
         agent = parse_property_string(str(config["agent"]), "enabled")
         view["agent.enabled"] = to_bool(agent.get("enabled", "0"))
@@ -157,10 +167,7 @@ def normalize_qemu_config(
         view["cloudInit.upgrade"] = to_bool(config["ciupgrade"])
     if "sshkeys" in config:
         view["cloudInit.sshKeys"] = split_ssh_keys(str(config["sshkeys"]))
-    if status is not None:
-        view["power"] = "running" if status == "running" else "stopped"
-    if pool:
-        view["pool"] = pool
+    _guest_fields(view, config, status, pool)
     return view
 
 
@@ -227,13 +234,6 @@ def normalize_lxc_config(
     for key in ("hostname", "nameserver", "searchdomain", "ostype"):
         if key in config:
             view[key] = str(config[key])
-    if "tags" in config:
-        view["tags"] = visible_tags(split_tags(config["tags"]))
-    if "description" in config:
-        view["description"] = str(config["description"]).rstrip()
-    if "startup" in config:
-        for key, val in _startup(config["startup"]).items():
-            view[f"startup.{key}"] = val
     if "features" in config:
         for key, flag in parse_property_string(str(config["features"])).items():
             if key in ("nesting", "keyctl", "fuse"):
@@ -268,10 +268,7 @@ def normalize_lxc_config(
                     view[f"networks.{key}.rate"] = float(text)
                 elif field == "firewall":
                     view[f"networks.{key}.firewall"] = to_bool(text)
-    if status is not None:
-        view["power"] = "running" if status == "running" else "stopped"
-    if pool:
-        view["pool"] = pool
+    _guest_fields(view, config, status, pool)
     return view
 
 

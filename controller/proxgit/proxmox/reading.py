@@ -32,6 +32,11 @@ def client_factory(config: Config, base_dir: Path | None) -> ClientFactory:
     return make
 
 
+def fixed_client(client: ProxmoxClient) -> ClientFactory:
+    """A factory that always hands out ``client``: one session for a read and later writes."""
+    return lambda _name: client
+
+
 def read_live_state(
     config: Config,
     *,

@@ -55,6 +55,7 @@ class Watcher:
         self.iterations = 0
         self.last_reflect = float("-inf")
         self.failures = 0
+        self.reported_pending: set[str] = set()
 
     # --- the loop --------------------------------------------------------------------
 
@@ -193,27 +194,27 @@ class Watcher:
 
     def deletions(self) -> None:
         from proxgit.deletions.executing import process_requests
-        from proxgit.loading import load_directory
 
         run = process_requests(
             self.options.workdir,
             execute=True,
             push=self.options.push,
             lock_wait=self.options.lock_wait,
+            clusters=self.options.clusters,
         )
         for outcome in run.outcomes:
             if outcome.state not in ("pending",):
                 self.log(f"watch: deletion {outcome.name}: {outcome.state}: {outcome.message}")
-        state = load_directory(self.options.workdir)
-        for cluster in self.options.clusters or state.config.spec.clusters:
-            self.metrics.set_pending_deletions(
-                cluster,
-                sum(
-                    1
-                    for _, request in state.deletion_requests.values()
-                    if request.metadata.cluster == cluster
-                ),
-            )
+        # Open requests left after this run wait for a decision. Counted from the run
+        # itself: loading the whole desired tree again costs seconds on large estates.
+        waiting = dict.fromkeys([*(self.options.clusters or ()), *self.reported_pending], 0)
+        for outcome in run.outcomes:
+            waiting.setdefault(outcome.cluster, 0)
+            if outcome.state not in ("executed", "rejected", "expired"):
+                waiting[outcome.cluster] += 1
+        for cluster, count in waiting.items():
+            self.metrics.set_pending_deletions(cluster, count)
+        self.reported_pending = set(waiting)
         blocked = [
             o for o in run.outcomes if o.state == "blocked" and "refused by gate" not in o.message
         ]
