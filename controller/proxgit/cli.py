@@ -308,6 +308,12 @@ def _publish(settings: Any, the_plan: Any) -> None:
     show_default=True,
     help="Seconds to wait for another apply's cluster lock.",
 )
+@click.option(
+    "--lock-lease",
+    default=120.0,
+    show_default=True,
+    help="Seconds the cluster lock lives unless renewed (renewed every quarter of it).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @user_errors
 def apply(
@@ -316,18 +322,54 @@ def apply(
     clusters: tuple[str, ...],
     push: bool,
     lock_timeout: float,
+    lock_lease: float,
     output: str,
 ) -> None:
-    """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused."""
+    """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused,
+    130 or 143 interrupted by SIGINT or SIGTERM (work journaled, lock released)."""
+    import signal
+    import threading
+
     from proxgit.applying import RunState
     from proxgit.applying.run import ApplyOptions, apply_revision
 
-    run = apply_revision(
-        repo,
-        ApplyOptions(
-            revision=revision, clusters=clusters or None, push=push, lock_wait=lock_timeout
-        ),
-    )
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            click.echo(
+                f"proxgit apply: {signal.Signals(signum).name} received: starting nothing new, "
+                "journaling what was done and releasing the lock",
+                err=True,
+            )
+        stop.set()
+
+    previous = {
+        sig: signal.signal(sig, on_signal)
+        for sig in (signal.SIGTERM, signal.SIGINT)
+        if threading.current_thread() is threading.main_thread()
+    }
+    try:
+        run = apply_revision(
+            repo,
+            ApplyOptions(
+                revision=revision,
+                clusters=clusters or None,
+                push=push,
+                lock_wait=lock_timeout,
+                lease=lock_lease,
+                stop=stop,
+                progress=lambda line: click.echo(line, err=True),
+            ),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    interrupted_code = 130 if signal.SIGINT in received else 143
+    if received and not run.interrupted:
+        run.interrupted = True
     if output == "json":
         click.echo(run.model_dump_json(indent=2))
     else:
@@ -341,7 +383,12 @@ def apply(
                 f"{result.state.value:<17} {result.action:<7} {result.cluster}/"
                 f"{result.name} (vmid {result.vmid}){message}{upids}"
             )
-        click.echo(f"apply {run.revision[:12]}: {run.state.value}")
+        click.echo(
+            f"apply {run.revision[:12]}: {run.state.value}"
+            + (" (interrupted)" if run.interrupted else "")
+        )
+    if received:
+        sys.exit(interrupted_code)
     # Rejected and expired deletion requests are carried out on every apply too.
     from proxgit.deletions.executing import process_requests
 
@@ -371,112 +418,93 @@ def deletions_list(repo: Path, output: str) -> None:
     """Open requests and what Git history says about each."""
     from datetime import UTC, datetime
 
-    from proxgit.deletions.approval import decide_request
+    from proxgit.deletions.executing import decide
     from proxgit.loading import load_directory
 
     state = load_directory(repo)
-    signers = state.config.spec.deletions.allowed_signers
     rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
-        decision = decide_request(
-            repo,
-            path,
-            config=state.config,
-            now=datetime.now(UTC),
-            allowed_signers_path=(repo / signers) if signers else None,
-        )
+        if str(request.status.state) != "open":
+            continue
+        decision = decide(repo, path, state.config, now=datetime.now(UTC))
+        trusted = decision.request
+        warnings.extend(w for w in decision.warnings if w not in warnings)
         rows.append(
             {
                 "id": name,
                 "file": path,
-                "guest": request.spec.guest.name,
-                "vmid": request.spec.guest.vmid,
-                "requester": request.spec.requester.email,
-                "expires": request.spec.expires_at.isoformat(),
+                "guest": trusted.spec.guest.name if trusted else None,
+                "vmid": trusted.spec.guest.vmid if trusted else None,
+                "requester": decision.requester.label if decision.requester else None,
+                "expires": trusted.spec.expires_at.isoformat() if trusted else None,
                 "state": decision.state,
+                "approver": decision.approver.label if decision.approver else None,
                 "reasons": decision.reasons,
             }
         )
     if output == "json":
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"requests": rows, "warnings": warnings}, indent=2))
         return
+    for line in warnings:
+        click.echo(f"warning: {line}")
     if not rows:
         click.echo("no open deletion requests")
     for row in rows:
         why = f" ({'; '.join(row['reasons'])})" if row["reasons"] else ""
+        if row["guest"] is None:
+            click.echo(f"{row['id']}: {row['state']}{why}")
+            continue
         click.echo(
             f"{row['id']}: {row['guest']} (vmid {row['vmid']}) requested by "
             f"{row['requester']}, expires {row['expires']}: {row['state']}{why}"
         )
 
 
-def _decide_in_file(
-    repo: Path, request_id: str, key: str, value: Any, sign: bool, push: bool
-) -> None:
-    import subprocess
-
-    from ruamel.yaml import YAML
-
-    path = repo / "deletions" / f"{request_id}.yaml"
-    if not path.is_file():
-        _fail(f"{path}: no such deletion request (see proxgit deletions list)", 1)
-    yaml = YAML()
-    yaml.width = 4096
-    data = yaml.load(path.read_text(encoding="utf-8"))
-    data["spec"][key] = value
-    with path.open("w", encoding="utf-8") as handle:
-        yaml.dump(data, handle)
-    verb = "Approve" if key == "approve" else "Reject"
-    args = [
-        "git",
-        "-C",
-        str(repo),
-        "commit",
-        "--quiet",
-        "-m",
-        f"{verb} deletion request {request_id}",
-        "--",
-        str(path.relative_to(repo)),
-    ]
-    if sign:
-        args.insert(4, "-S")
-    done = subprocess.run(args, capture_output=True, text=True)
-    if done.returncode != 0:
-        _fail(f"git commit failed: {done.stderr.strip().splitlines()[-1:]}", 1)
-    if push:
-        pushed = subprocess.run(
-            ["git", "-C", str(repo), "push", "--quiet"], capture_output=True, text=True
-        )
-        if pushed.returncode != 0:
-            _fail(f"git push failed: {pushed.stderr.strip().splitlines()[-1:]}", 1)
-    click.echo(
-        f"{verb.lower()}d {request_id} in your own commit; proxgit reads who decided "
-        "from Git history when it runs 'deletions execute'"
-    )
-
-
 @deletions.command("approve")
 @click.argument("request_id")
 @repo_option
-@click.option("--sign/--no-sign", default=False, help="Sign the commit (git commit -S).")
+@click.option(
+    "--sign/--no-sign",
+    default=None,
+    help="Sign the commit (git commit -S); always on in signatures mode.",
+)
 @click.option("--push/--no-push", default=False)
 @user_errors
-def deletions_approve(request_id: str, repo: Path, sign: bool, push: bool) -> None:
-    """Approve a request with a commit of your own (your Git identity)."""
-    _decide_in_file(repo, request_id, "approve", True, sign, push)
+def deletions_approve(request_id: str, repo: Path, sign: bool | None, push: bool) -> None:
+    """Approve a request in a commit of your own, after checking it would count."""
+    from proxgit.deletions.deciding import decide_locally
+    from proxgit.errors import GateRefused
+
+    try:
+        done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
+    except GateRefused as err:
+        _fail(err.message, 3)
+    click.echo(done.message)
 
 
 @deletions.command("reject")
 @click.argument("request_id")
 @repo_option
 @click.option("--reason", required=True, help="Why the guest must stay.")
-@click.option("--sign/--no-sign", default=False, help="Sign the commit (git commit -S).")
+@click.option("--sign/--no-sign", default=None, help="Sign the commit (git commit -S).")
 @click.option("--push/--no-push", default=False)
 @user_errors
-def deletions_reject(request_id: str, repo: Path, reason: str, sign: bool, push: bool) -> None:
+def deletions_reject(
+    request_id: str, repo: Path, reason: str, sign: bool | None, push: bool
+) -> None:
     """Reject a request, with a reason, in a commit of your own."""
-    _decide_in_file(repo, request_id, "reject", {"reason": reason}, sign, push)
+    from proxgit.deletions.deciding import decide_locally
+    from proxgit.errors import GateRefused
+
+    if not reason.strip():
+        _fail("--reason must say why the guest must stay", 1)
+    try:
+        done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
+    except GateRefused as err:
+        _fail(err.message, 3)
+    click.echo(done.message)
 
 
 @deletions.command("execute")
@@ -485,16 +513,22 @@ def deletions_reject(request_id: str, repo: Path, reason: str, sign: bool, push:
 @click.option("--lock-timeout", default=300.0, show_default=True)
 @user_errors
 def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
-    """Destroy approved guests; untag and archive rejected and expired requests."""
+    """Destroy approved guests; untag and archive rejected, expired and withdrawn requests."""
     from proxgit.deletions.executing import process_requests
 
     run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    shown: set[str] = set()
+    for outcome in run.outcomes:
+        for line in outcome.warnings:
+            if line not in shown:
+                shown.add(line)
+                click.echo(f"warning: {line}")
     for outcome in run.outcomes:
         click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
     blocked = [o for o in run.outcomes if o.state == "blocked"]
-    gated = [o for o in blocked if "refused by gate" in o.message]
+    gated = [o for o in blocked if o.gated]
     if blocked and len(gated) < len(blocked):
         sys.exit(1)
     if gated or any(o.state == "refused" for o in run.outcomes):

@@ -10,17 +10,21 @@ and destroys nothing. The request is committed with the apply journal.
 from __future__ import annotations
 
 import io
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from proxgit.deletions.approval import find_removal
-from proxgit.errors import ProxmoxError
-from proxgit.gitops import GitRepository
+from proxgit.errors import ProxgitError, ProxmoxError
+from proxgit.git import GitRepository, History
+from proxgit.identity.authority import Authority, PullRequestSource, rules_at
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
+from proxgit.models.people import Who
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import (
@@ -84,6 +88,50 @@ def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
     }
 
 
+class NoRequest(ProxgitError):
+    """The removal cannot be tied to an authenticated requester: no request is opened."""
+
+
+@dataclass(frozen=True)
+class Requested:
+    """Who asked for a deletion, as the identity mode proves it, and in which commit."""
+
+    removal: str
+    requester: Who
+    via: str
+
+
+def authenticate_removal(
+    repo: GitRepository,
+    removed_path: str,
+    *,
+    base: str,
+    head: str,
+    forge: Callable[[], PullRequestSource | None] | None,
+) -> Requested:
+    """The commit in ``base..head`` that removed the guest's document, and its requester.
+
+    Raises :class:`NoRequest` when the removal is not on the way from the last
+    applied revision, or when the identity mode vouches for nobody behind it
+    (an unsigned removal in signatures mode; a direct push in forge mode).
+    """
+    history = History(repo.path)
+    removal = history.removal_of(removed_path, head, since=base)
+    if removal is None or not history.is_ancestor(base, removal.sha):
+        raise NoRequest(
+            f"no commit after the last applied revision {base[:12]} removes {removed_path}; "
+            "fetch the full history (fetch-depth: 0)"
+        )
+    rules = rules_at(history, head)
+    vouched = Authority(history, rules, forge=forge, repo_root=repo.path).vouch(removal)
+    if vouched.problem is not None or not vouched.people:
+        raise NoRequest(
+            f"removal {removal.sha[:12]} of {removed_path} has no authenticated requester "
+            f"({vouched.problem or 'nobody'}); no deletion request opened, the guest stays"
+        )
+    return Requested(removal=removal.sha, requester=vouched.people[0], via=vouched.via)
+
+
 def open_request(
     *,
     repo: GitRepository,
@@ -92,21 +140,33 @@ def open_request(
     removed: DesiredGuest,
     live: LiveGuest,
     revision: str,
+    base: str,
     now: datetime,
+    forge: Callable[[], PullRequestSource | None] | None = None,
 ) -> str:
-    """Write the request file and tag the guest; returns the file's repository path."""
+    """Write the request file and tag the guest; returns the file's repository path.
+
+    The request carries a fresh random ``requestId``; proxgit's signed commit
+    of this file is what makes the request count (see deletions/approval.py).
+    """
     cluster = removed.document.metadata.cluster
     path = request_path(cluster, live.vmid)
     target = repo.path / path
     if target.exists():
         return path  # opened by an earlier run of this revision
-    removal = find_removal(repo.path, removed.path, revision)
+    asked = authenticate_removal(repo, removed.path, base=base, head=revision, forge=forge)
     ttl = config.spec.deletions.ttl
+    requester: dict[str, Any] = {"handle": asked.requester.handle, "via": asked.via}
+    if asked.requester.person:
+        requester["person"] = asked.requester.person
+    if asked.requester.name:
+        requester["name"] = asked.requester.name
     document = {
         "apiVersion": "proxgit/v1",
         "kind": "DeletionRequest",
         "metadata": {"name": f"{cluster}-{live.vmid}", "cluster": cluster},
         "spec": {
+            "requestId": secrets.token_hex(16),
             "guest": {
                 "cluster": cluster,
                 "node": live.node,
@@ -114,8 +174,9 @@ def open_request(
                 "kind": live.kind,
                 "name": live.name,
             },
-            "requester": {"name": removal.requester.name, "email": removal.requester.email},
-            "removedIn": removal.commit,
+            "requester": requester,
+            "removedIn": asked.removal,
+            "declaredIn": base,
             "requestedAt": now.isoformat(timespec="seconds"),
             "expiresAt": (now + ttl).isoformat(timespec="seconds"),
             "snapshot": guest_snapshot(client, live),
@@ -135,9 +196,10 @@ def render_request(document: dict[str, Any]) -> str:
     yaml.width = 4096
     buffer = io.StringIO()
     buffer.write(
-        "# Deletion request opened by proxgit. To approve, set approve: true in a commit\n"
-        "# of your own (not the requester's); to reject, set reject: {reason: ...}.\n"
-        "# Who approved is read from Git history, not from this file.\n"
+        "# Deletion request opened (and signed) by proxgit. To approve, set approve: true\n"
+        "# in a change of your own (proxgit deletions approve ID); to reject, set\n"
+        "# reject: {reason: ...}. Who decided is proven by the repository's identity mode\n"
+        "# (forge pull requests or signatures), never read from this file.\n"
     )
     yaml.dump(document, buffer)
     return buffer.getvalue()

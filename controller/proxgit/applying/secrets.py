@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from proxgit.models import SecretRef
-from proxgit.proxmox.client import resolve_secret
+from proxgit.secrets import resolve_secret
 
 MASK = "***"
 

@@ -1,19 +1,5 @@
-"""Deletion requests: deciding them from Git history (the four-eyes rule)."""
+"""Deletion requests: deciding them under the trust model, executing and withdrawing them."""
 
-from proxgit.deletions.approval import (
-    Decision,
-    DecisionState,
-    Removal,
-    decide_request,
-    find_removal,
-    requester_from_history,
-)
+from proxgit.deletions.approval import Decision, DecisionState, ProxgitKey, decide_request
 
-__all__ = [
-    "Decision",
-    "DecisionState",
-    "Removal",
-    "decide_request",
-    "find_removal",
-    "requester_from_history",
-]
+__all__ = ["Decision", "DecisionState", "ProxgitKey", "decide_request"]

@@ -1,12 +1,17 @@
 """Carrying out decided deletion requests: destroy, reject, expire, and archive.
 
 A request is destroyed only when the approval rules say ``approved`` (see
-``approval.py``: an approver's own commit, not the requester's, signed when
-required, before expiry). Even then proxgit checks that the guest is still the
-one the request describes (a vmid reused by a new guest is never destroyed),
-that it is not protected, and that writes are allowed. Rejected and expired
-requests lose their ``proxgit-pending-deletion`` tag. Every finished request
-moves to ``deletions/archive/`` with its outcome, in one proxgit commit.
+``approval.py``: a request proxgit signed, approved by an authenticated second
+person before expiry) *and* the deletion intent is derived again from the
+desired-state history, never read from the file: the guest is not declared at
+the executed revision, was declared at the revision the request was opened
+from, and the commit that removed it lies between the two on the main branch
+and was applied. The live guest must still be the one captured (name, kind,
+MACs), carry the ``proxgit-pending-deletion`` tag and not be protected; and
+every write (destroy, untag) passes the apply gates. A guest declared again
+withdraws its request. Rejected, expired and withdrawn requests lose their
+tag. Every finished request moves to ``deletions/archive/`` with its outcome,
+in one proxgit commit.
 
 Crash safety: the destroy comes first and the archive commit after. If proxgit
 dies in between, the next run finds the request still approved but the guest
@@ -23,10 +28,13 @@ from typing import Any
 
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
-from proxgit.applying.run import check_apply_gate, identity_of
+from proxgit.applying.run import APPLIED_REF, check_apply_gate
+from proxgit.deletions.approval import Decision, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
-from proxgit.gitops import GitRepository
+from proxgit.git import GitRepository, History, commit_identity, public_key_of
+from proxgit.identity.authority import forge_source
 from proxgit.loading import DesiredState, load_revision
+from proxgit.models.config import CommitIdentity, Config
 from proxgit.models.deletion import DeletionRequest
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -48,9 +56,12 @@ class RequestOutcome:
     name: str
     cluster: str
     vmid: int
-    state: str  # pending | refused | executed | rejected | expired | blocked
+    state: str  # pending | refused | executed | rejected | expired | withdrawn | blocked
     message: str
+    warnings: list[str] = field(default_factory=list)
     upids: list[str] = field(default_factory=list)
+    gated: bool = False
+    withdrawn_in: str | None = None
 
 
 @dataclass
@@ -61,6 +72,43 @@ class DeletionsRun:
     @property
     def failed(self) -> bool:
         return any(o.state == "blocked" for o in self.outcomes)
+
+
+def proxgit_key(config: Config, repo_root: Path, revision: str = "HEAD") -> ProxgitKey:
+    """proxgit's public key: from the key it holds, else from the allowed signers file."""
+    ident = config.spec.commit_identity or CommitIdentity()
+    if ident.signing_key_from is not None:
+        try:
+            private = commit_identity(config, repo_root).signing_key
+        except ProxgitError:
+            private = None
+        if private:
+            return ProxgitKey(public_key=public_key_of(private), held=True)
+    history = History(repo_root)
+    text = history.read(revision, config.spec.deletions.allowed_signers) or ""
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0].lower() == ident.email.lower():
+            keys = [p for p in parts[1:] if p.startswith(("ssh-", "ecdsa-", "sk-"))]
+            index = parts.index(keys[0]) if keys else -1
+            if index > 0 and index + 1 < len(parts):
+                return ProxgitKey(public_key=f"{parts[index]} {parts[index + 1]}", held=False)
+    return ProxgitKey(public_key=None, held=False)
+
+
+def decide(
+    repo_root: Path, path: str, config: Config, *, revision: str = "HEAD", now: datetime
+) -> Decision:
+    """The decision on one request, with proxgit's key and the forge wired in."""
+    return decide_request(
+        repo_root,
+        path,
+        config=config,
+        proxgit_key=proxgit_key(config, repo_root, revision),
+        revision=revision,
+        now=now,
+        forge=forge_source(config, repo_root),
+    )
 
 
 def process_requests(
@@ -75,63 +123,86 @@ def process_requests(
 ) -> DeletionsRun:
     """Decide every open request; with ``execute``, destroy the approved ones.
 
-    Without ``execute`` (as apply and the watch loop's other steps call it) only
-    rejections and expiries are carried out.
+    Without ``execute`` (as apply and the watch loop's other steps call it)
+    rejections, expiries and withdrawals are carried out, never a destroy.
     """
-    from proxgit.deletions.approval import decide_request
-
     moment = now or datetime.now(UTC)
     repo = GitRepository(repo_path)
     revision = repo.resolve("HEAD")
     state = load_revision(repo.path, revision)
     config = state.config
-    identity = identity_of(state)
-    signers = config.spec.deletions.allowed_signers
-    signers_path = repo.path / signers if signers else None
+    identity = commit_identity(config, repo.path)
+    key = proxgit_key(config, repo.path, revision)
+    forge = forge_source(config, repo.path)
     run = DeletionsRun()
     written: list[str] = []
     shard = set(clusters) if clusters is not None else None
     make_client = clients or client_factory(state.config, repo.path)
+    history = History(repo.path)
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
         if str(request.status.state) != "open":
             continue
         if shard is not None and request.metadata.cluster not in shard:
             continue  # another pod's cluster: not ours to lock or decide
-        cluster, vmid = request.metadata.cluster, request.spec.guest.vmid
         decision = decide_request(
             repo.path,
             path,
             config=config,
+            proxgit_key=key,
             revision=revision,
             now=moment,
-            allowed_signers_path=signers_path,
+            forge=forge,
         )
-        outcome = RequestOutcome(name, cluster, vmid, decision.state, "; ".join(decision.reasons))
+        trusted = decision.request
+        cluster = trusted.spec.guest.cluster if trusted else request.metadata.cluster
+        vmid = trusted.spec.guest.vmid if trusted else request.spec.guest.vmid
+        outcome = RequestOutcome(
+            name, cluster, vmid, decision.state, "; ".join(decision.reasons), decision.warnings
+        )
         run.outcomes.append(outcome)
-        if decision.state in ("pending", "refused"):
+        if trusted is None or (decision.state == "refused" and (cluster, vmid) not in state.guests):
             continue
-        if decision.state == "approved" and not execute:
+        redeclared = state.guests.get((cluster, vmid))
+        if redeclared is not None:
+            again = history.addition_of(redeclared.path, revision, since=trusted.spec.removed_in)
+            outcome.state = "withdrawn"
+            outcome.withdrawn_in = again.sha if again else revision
+            outcome.message = (
+                f"{redeclared.path} declares vmid {vmid} again"
+                f"{f' (in {again.sha[:12]})' if again else ''}; the request is withdrawn, "
+                "nothing destroyed"
+            )
+        elif decision.state == "pending":
+            continue
+        elif decision.state == "approved" and not execute:
             outcome.state, outcome.message = "pending", "approved; waiting for deletions execute"
             continue
+        elif decision.state == "approved":
+            problem = _rederive(history, state, trusted, revision, repo)
+            if problem is not None:
+                outcome.state, outcome.message = "refused", problem
+                continue
         try:
-            if decision.state == "approved":
-                _gates(state, cluster)
+            _gates(state, cluster, outcome.state)
             with ClusterLock(repo, cluster, identity, wait=lock_wait):
                 client = make_client(cluster)
                 live = read_cluster(cluster, fixed_client(client), wanted={vmid})
                 if not live.reachable:
                     raise ProxgitError(f"cluster '{cluster}': {live.error}")
                 guest = live.guests.get(vmid)
-                if decision.state == "approved":
-                    outcome.state, outcome.message, outcome.upids = _destroy(client, request, guest)
+                if outcome.state == "approved":
+                    outcome.state, outcome.message, outcome.upids = _destroy(client, trusted, guest)
                 else:
-                    _untag(client, guest, request)
+                    _untag(client, guest, trusted)
                     outcome.message = outcome.message or f"request {decision.state}"
+        except GateRefused as err:
+            outcome.state, outcome.message, outcome.gated = "blocked", err.message, True
+            continue
         except ProxgitError as err:
             outcome.state, outcome.message = "blocked", err.message
             continue
-        written += _archive(repo, path, request, outcome, decision, moment)
+        written += _archive(repo, path, trusted, outcome, decision, moment)
     if written:
         counts: dict[str, int] = {}
         for outcome in run.outcomes:
@@ -143,13 +214,64 @@ def process_requests(
     return run
 
 
-def _gates(state: DesiredState, cluster: str) -> None:
-    """Destroying is a write: the same gates as apply, in the same order."""
+def _rederive(
+    history: History,
+    state: DesiredState,
+    request: DeletionRequest,
+    revision: str,
+    repo: GitRepository,
+) -> str | None:
+    """Deletion intent from the desired-state history, never from the file (invariant 4)."""
+    guest = request.spec.guest
+    key = (guest.cluster, guest.vmid)
+    if key in state.guests:
+        return f"vmid {guest.vmid} is declared at {revision[:12]}; nothing destroyed"
+    declared_in = history.try_resolve(request.spec.declared_in)
+    removed_in = history.try_resolve(request.spec.removed_in)
+    if declared_in is None or removed_in is None:
+        return (
+            f"the revisions the request names ({request.spec.declared_in[:12]}, "
+            f"{request.spec.removed_in[:12]}) are not in this clone; fetch the full history "
+            "(fetch-depth: 0); nothing destroyed"
+        )
+    try:
+        before = load_revision(repo.path, declared_in)
+    except ProxgitError:
+        before = None
+    old = before.guests.get(key) if before else None
+    if old is None or old.kind != guest.kind:
+        return (
+            f"vmid {guest.vmid} was not declared as a {guest.kind} at {declared_in[:12]}, the "
+            "revision the request was opened from; nothing destroyed"
+        )
+    if not history.is_ancestor(declared_in, removed_in) or not history.is_ancestor(
+        removed_in, revision
+    ):
+        return (
+            f"removal {removed_in[:12]} is not between {declared_in[:12]} and {revision[:12]} "
+            "on the main branch; nothing destroyed"
+        )
+    if history.read(removed_in, old.path) is not None:
+        return f"{old.path} still exists at {removed_in[:12]}; nothing destroyed"
+    applied = repo.read_remote_ref(APPLIED_REF.format(cluster=guest.cluster))
+    if applied is None:
+        return f"cluster {guest.cluster} has no applied revision; nothing destroyed"
+    repo.fetch(f"+{APPLIED_REF.format(cluster=guest.cluster)}:refs/proxgit/seen/{guest.cluster}")
+    if not history.is_ancestor(removed_in, applied):
+        return (
+            f"removal {removed_in[:12]} was never applied to {guest.cluster} (last applied "
+            f"{applied[:12]}); nothing destroyed"
+        )
+    return None
+
+
+def _gates(state: DesiredState, cluster: str, what: str) -> None:
+    """Every deletion-side write passes the same gates as apply, in the same order."""
     check_apply_gate(state)
     if not state.config.spec.clusters[cluster].allow_writes:
+        verb = "nothing destroyed" if what == "approved" else "the guest stays tagged"
         raise GateRefused(
-            f"refused by gate allowWrites: cluster '{cluster}' has "
-            "allowWrites: false; nothing destroyed"
+            f"refused by gate allowWrites: cluster '{cluster}' has allowWrites: false; {verb}"
         )
 
 
@@ -188,6 +310,11 @@ def _destroy(
     reason = same_guest(request, guest)
     if reason:
         raise ProxgitError(reason)
+    if PENDING_DELETION_TAG not in guest.tags:
+        raise ProxgitError(
+            f"{guest.name} (vmid {guest.vmid}) does not carry the {PENDING_DELETION_TAG} tag "
+            "proxgit set when it opened the request; nothing destroyed"
+        )
     config = guest.config or {}
     if str(config.get("protection", "0")) in ("1", "True", "true"):
         raise ProxgitError(
@@ -236,7 +363,7 @@ def _archive(
     path: str,
     request: DeletionRequest,
     outcome: RequestOutcome,
-    decision: Any,
+    decision: Decision,
     moment: datetime,
 ) -> list[str]:
     data = request.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -245,14 +372,24 @@ def _archive(
         "message": outcome.message,
         "decidedAt": moment.isoformat(timespec="seconds"),
     }
-    approver = getattr(decision, "approver", None)
-    if approver is not None:
-        status["approvedBy"] = {"name": approver.name, "email": approver.email}
-    if getattr(decision, "approval_commit", None):
+    approver = decision.approver
+    if approver is not None and outcome.state != "withdrawn":
+        status["approvedBy"] = {
+            k: v
+            for k, v in {
+                "handle": approver.handle,
+                "person": approver.person,
+                "name": approver.name,
+            }.items()
+            if v
+        }
+    if decision.approval_commit and outcome.state != "withdrawn":
         status["approvalCommit"] = decision.approval_commit
+    if outcome.withdrawn_in:
+        status["withdrawnIn"] = outcome.withdrawn_in
     data["status"] = status
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    target = f"{ARCHIVE_DIR}/{Path(path).stem}-{stamp}.yaml"
+    target = f"{ARCHIVE_DIR}/{Path(path).stem}-{stamp}-{request.spec.request_id[:8]}.yaml"
     (repo.path / ARCHIVE_DIR).mkdir(parents=True, exist_ok=True)
     (repo.path / target).write_text(render_request(data), encoding="utf-8")
     (repo.path / path).unlink()

@@ -75,6 +75,10 @@ class Timeouts(Model):
     shutdown: Annotated[float, Field(gt=0)] = Field(
         default=180.0, description="Seconds to wait for a graceful guest shutdown."
     )
+    lock: Annotated[float, Field(gt=0)] = Field(
+        default=600.0,
+        description="Seconds to wait for a guest locked by a running task (clone, backup).",
+    )
 
 
 class Cluster(Model):
@@ -107,18 +111,46 @@ class Apply(Model):
         return self.enabled and self.confirm == CONFIRM_PHRASE
 
 
+class IdentityMode(StrEnum):
+    """Where "who requested" and "who approved" a deletion come from."""
+
+    forge = "forge"
+    signatures = "signatures"
+    git_author = "git-author"
+
+
 class Deletions(Model):
     ttl: Duration = Field(
         default_factory=lambda: timedelta(days=7), json_schema_extra={"default": "7d"}
     )
     self_approval_allowed: bool = False
-    require_signed_approvals: bool = False
-    allowed_signers: str | None = Field(
-        default=None, description="SSH allowed-signers file, relative to the repository root."
+    identity: IdentityMode | None = Field(
+        default=None,
+        description=(
+            "forge: pull request authors and approving reviews from the forge API; "
+            "signatures: SSH/GPG commit signatures, the signer is the person; git-author: "
+            "author strings (forgeable, warned about everywhere). Left out: forge when "
+            "spec.forge is set, otherwise signatures."
+        ),
+    )
+    allowed_signers: str = Field(
+        default=".proxgit/allowed_signers",
+        description="SSH allowed-signers file, relative to the repository root.",
     )
     gpg_keyring: str | None = Field(
         default=None, description="GPG keyring (GNUPGHOME) used to verify GPG-signed approvals."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "requireSignedApprovals" in data:
+            raise ValueError(
+                "requireSignedApprovals was replaced by deletions.identity; write "
+                "identity: signatures (signed approvals) or identity: forge, and remove "
+                "requireSignedApprovals"
+            )
+        return data
 
 
 class Permission(StrEnum):
@@ -132,16 +164,42 @@ class Permission(StrEnum):
     all = "*"
 
 
-Identity = Annotated[
+FORGE_LOGIN_PATTERN = r"^(github|gitlab|gitea):[A-Za-z0-9_.\-\[\]]+$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+PERSON_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+ForgeLogin = Annotated[str, StringConstraints(pattern=FORGE_LOGIN_PATTERN)]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]
+Member = Annotated[
     str,
-    StringConstraints(pattern=r"^((github|gitlab|gitea):[A-Za-z0-9_.\-\[\]]+|[^@\s]+@[^@\s]+)$"),
+    StringConstraints(
+        pattern=r"^((github|gitlab|gitea):[A-Za-z0-9_.\-\[\]]+|[^@\s]+@[^@\s]+|"
+        r"[a-z0-9][a-z0-9_.\-]*)$"
+    ),
+]
+SshPublicKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+|sk-\S+) \S+( .*)?$"),
 ]
 
 
-class Role(Model):
-    """Who may do what: members are emails or forge logins like ``github:alice``."""
+class PersonEntry(Model):
+    """One person, listed once: every way proxgit may meet them."""
 
-    members: list[Identity] = Field(default_factory=list)
+    name: str | None = Field(default=None, description="Display name.")
+    emails: list[Email] = Field(default_factory=list)
+    logins: list[ForgeLogin] = Field(
+        default_factory=list, description="Forge logins like github:alice or gitlab:alice."
+    )
+    keys: list[SshPublicKey] = Field(
+        default_factory=list,
+        description="SSH signing public keys (ssh-ed25519 AAAA...), trusted for signatures mode.",
+    )
+
+
+class Role(Model):
+    """Who may do what: members are people (keys of policy.people), emails or forge logins."""
+
+    members: list[Member] = Field(default_factory=list)
     permissions: list[Permission]
     clusters: list[ClusterName] | None = Field(
         default=None, description="Clusters the role applies to; all when left out."
@@ -149,7 +207,23 @@ class Role(Model):
 
 
 class Policy(Model):
+    people: dict[Annotated[str, StringConstraints(pattern=PERSON_KEY_PATTERN)], PersonEntry] = (
+        Field(default_factory=dict, description="Each person once; roles name them.")
+    )
     roles: dict[str, Role] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _members_known(self) -> Policy:
+        for name, role in self.roles.items():
+            for member in role.members:
+                if "@" in member or ":" in member:
+                    continue
+                if member not in self.people:
+                    raise ValueError(
+                        f"policy role '{name}' names '{member}', who is not in policy.people; "
+                        "add them there or write an email or forge login"
+                    )
+        return self
 
 
 class CommitIdentity(Model):
@@ -157,6 +231,28 @@ class CommitIdentity(Model):
 
     name: str = "proxgit"
     email: str = "proxgit@noreply.invalid"
+    signing_key_from: SecretRef | None = Field(
+        default=None,
+        description=(
+            "proxgit's own SSH private key (OpenSSH format) by reference; proxgit signs "
+            "its commits with it, and only requests in commits it signed count."
+        ),
+    )
+
+
+class Forge(Model):
+    """The forge that hosts the repository, for pull request identities in forge mode."""
+
+    type: Literal["github", "gitlab", "gitea"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] = Field(
+        description="API base URL: https://api.github.com, https://gitlab.example/api/v4, "
+        "https://gitea.example/api/v1"
+    )
+    repository: Annotated[str, StringConstraints(pattern=r"^[^\s/]+(/[^\s/]+)+$")] = Field(
+        description="owner/name (GitLab: the project path, group/project)."
+    )
+    token_from: SecretRef
+    ca_file: str | None = None
 
 
 class ConfigSpec(Model):
@@ -169,6 +265,15 @@ class ConfigSpec(Model):
         description="Left out: anyone may create/update/delete, nobody may approve deletions.",
     )
     commit_identity: CommitIdentity | None = None
+    forge: Forge | None = Field(
+        default=None, description="The forge hosting this repository (forge identity mode)."
+    )
+
+    @property
+    def identity_mode(self) -> IdentityMode:
+        if self.deletions.identity is not None:
+            return IdentityMode(self.deletions.identity)
+        return IdentityMode.forge if self.forge is not None else IdentityMode.signatures
 
     @model_validator(mode="after")
     def _role_clusters_exist(self) -> ConfigSpec:
@@ -176,6 +281,11 @@ class ConfigSpec(Model):
             for cluster in role.clusters or []:
                 if cluster not in self.clusters:
                     raise ValueError(f"policy role '{name}' names unknown cluster '{cluster}'")
+        if self.deletions.identity == IdentityMode.forge and self.forge is None:
+            raise ValueError(
+                "deletions.identity is forge but spec.forge is not set; add a forge block "
+                "(type, url, repository, tokenFrom) or choose identity: signatures"
+            )
         return self
 
 

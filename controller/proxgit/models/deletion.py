@@ -2,7 +2,9 @@
 
 proxgit writes everything but ``approve`` and ``reject``; a person approves by
 committing ``approve: true`` (or rejects with ``reject: {reason: ...}``).
-Who approved is taken from that commit in Git history, never from this file.
+Who approved is proven by the repository's identity mode (forge pull requests,
+signatures), never read from this file; the request itself counts only in the
+commit proxgit signed when it opened it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DeletionState(StrEnum):
     executed = "executed"
     rejected = "rejected"
     expired = "expired"
+    withdrawn = "withdrawn"
 
 
 class GuestIdentity(Model):
@@ -33,13 +36,19 @@ class GuestIdentity(Model):
 
 
 class Person(Model):
-    name: str
-    email: str
-    forge_login: str | None = None
+    """An identity as an authenticated source proved it, and the person it resolved to."""
+
+    handle: str = Field(
+        description="What was authenticated: a signer's email, github:login, or an author email."
+    )
+    person: str | None = Field(default=None, description="Key in policy.people, when listed.")
+    name: str | None = None
 
 
 class Requester(Person):
-    pr_author: str | None = Field(default=None, description="Forge login of the PR author.")
+    via: str | None = Field(
+        default=None, description="How the requester was authenticated (signature, PR #n)."
+    )
 
 
 class GuestMetadataSnapshot(Model):
@@ -59,9 +68,16 @@ class Rejection(Model):
 
 
 class DeletionRequestSpec(Model):
+    request_id: str = Field(
+        pattern=r"^[0-9a-f]{16,64}$",
+        description="Random id minted when proxgit opened the request; binds approvals to it.",
+    )
     guest: GuestIdentity
     requester: Requester
     removed_in: str = Field(description="Commit that removed the guest's document.")
+    declared_in: str = Field(
+        description="The cluster's last applied revision, where the guest was still declared."
+    )
     requested_at: datetime
     expires_at: datetime
     snapshot: GuestMetadataSnapshot = Field(default_factory=GuestMetadataSnapshot)
@@ -74,6 +90,9 @@ class DeletionRequestStatus(Model):
     message: str | None = None
     approved_by: Person | None = None
     approval_commit: str | None = None
+    withdrawn_in: str | None = Field(
+        default=None, description="The commit that declared the guest again."
+    )
     decided_at: datetime | None = None
 
 

@@ -10,7 +10,6 @@ from the environment or a file only here, and never appears in a message.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -24,30 +23,11 @@ from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 
 from proxgit.errors import ConfigError, ProxmoxError
-from proxgit.models import Cluster, SecretRef
+from proxgit.models import Cluster
+from proxgit.secrets import resolve_secret
 
 READ_RETRIES = 3
 RETRY_BASE_DELAY = 0.2
-
-
-def resolve_secret(ref: SecretRef, *, what: str, base_dir: Path | None = None) -> str:
-    """The value of a secret named by ``{env: NAME}`` or ``{file: PATH}``."""
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if not value:
-            raise ConfigError(
-                f"{what}: environment variable {ref.env} is not set; export it "
-                "with the secret's value"
-            )
-        return value.strip()
-    assert ref.file is not None
-    path = Path(ref.file)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise ConfigError(f"{what}: cannot read secret file {path}: {err.strerror}") from err
 
 
 class ProxmoxClient:
