@@ -78,6 +78,12 @@ def reflect(
             )
             for warning in outcome.warnings:
                 click.echo(f"  warning: {warning}")
+            if outcome.unread:
+                click.echo(
+                    f"cluster {outcome.cluster}: {len(outcome.unread)} guest(s) not read, their "
+                    f"previous snapshot kept: {'; '.join(outcome.unread)}",
+                    err=True,
+                )
         if result.commit:
             pushed = ", pushed" if result.pushed else ""
             click.echo(f"committed {result.commit[:12]}{pushed}")

@@ -11,7 +11,10 @@ UPID is awaited, and its exit status and last log lines go into the result.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from proxgit.applying.results import GuestResult, GuestState, TaskRecord
 from proxgit.applying.secrets import SecretBox
@@ -21,7 +24,7 @@ from proxgit.models.base import parse_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange
 from proxgit.planning.planner import diff_guest
-from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import nic_mac, parse_property_string
 from proxgit.proxmox.translate import (
@@ -42,21 +45,109 @@ class GuestFailed(ProxgitError):
 
 
 class GuestExecutor:
-    def __init__(self, client: ProxmoxClient, secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        client: ProxmoxClient,
+        secrets: SecretBox,
+        *,
+        progress: Callable[[str], None] | None = None,
+        lock_poll: float = 2.0,
+    ) -> None:
         self.api = client
         self.secrets = secrets
         self.tasks: list[TaskRecord] = []
+        self.progress = progress or (lambda _line: None)
+        self.lock_poll = lock_poll
 
     # --- helpers -------------------------------------------------------------------
 
     def _wait(self, node: str, upid: Any, what: str) -> None:
+        """Wait for the task a call started; its answer must be a task id (UPID)."""
         if not isinstance(upid, str) or not upid.startswith("UPID:"):
-            return  # synchronous call
+            raise GuestFailed(
+                f"{what}: Proxmox answered {excerpt(upid)} where a task id (UPID) was "
+                "expected; not counted as done"
+            )
         result = self.api.wait_task(node, upid)
         log = [self.secrets.scrub(line) for line in result.log]
         self.tasks.append(TaskRecord(upid=upid, exitstatus=result.exitstatus, log=log))
+        if result.exitstatus == "abandoned":
+            raise GuestFailed(f"{what}: apply interrupted; task {upid} goes on in Proxmox")
         if not result.ok:
             raise GuestFailed(f"{what}: task {result.exitstatus}")
+
+    def _read_config(self, path: str) -> dict[str, Any]:
+        """The current config with its digest; without a digest nothing may be written."""
+        config: dict[str, Any] = self.api.get(f"{path}/config", expect=dict)
+        if not config.get("digest"):
+            raise GuestFailed(
+                f"GET /{path}/config answered without a digest ({excerpt(config)}); nothing written"
+            )
+        return config
+
+    def _wait_unlocked(self, path: str, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Wait while a task (a clone, a backup, ...) holds the guest's lock.
+
+        Waits up to ``timeouts.lock`` with a progress line, then refuses naming the
+        lock. Returns the config read once the lock cleared, and whether it waited.
+        """
+        lock = config.get("lock")
+        if not lock:
+            return config, False
+        limit = float(self.api.cluster.timeouts.lock)
+        start = time.monotonic()
+        said = -1.0
+        while lock:
+            waited = time.monotonic() - start
+            if waited >= limit:
+                raise GuestFailed(
+                    f"the guest is locked ({lock}) by a task that did not finish within "
+                    f"{limit:g}s (timeouts.lock); nothing written"
+                )
+            if said < 0 or waited - said >= 30:
+                said = waited
+                self.progress(
+                    f"{path}: waiting for the guest's lock ({lock}) to clear: "
+                    f"{waited:.0f}s of {limit:g}s"
+                )
+            if self.api.cancel.wait(self.lock_poll):
+                raise GuestFailed(f"apply interrupted while the guest was locked ({lock})")
+            config = self._read_config(path)
+            lock = config.get("lock")
+        return config, True
+
+    def _write_config(self, path: str, config: dict[str, Any], params: dict[str, Any]) -> None:
+        """PUT ``params`` with the digest of ``config``, then read the guest back and
+        confirm every written value and a changed digest before calling it done."""
+        digest = config.get("digest")
+        if not digest:
+            raise GuestFailed(f"no digest for {path}; nothing written")
+        self.api.put(f"{path}/config", digest=digest, **params)
+        after = self.api.get(f"{path}/config", expect=dict)
+        unconfirmed = [k for k in params if not _confirmed(k, params[k], after)]
+        if unconfirmed:
+            # A running guest keeps some changes pending until it restarts.
+            items = self.api.get(f"{path}/pending", expect=list)
+            pending = {
+                str(i.get("key")): i.get("pending")
+                for i in items
+                if isinstance(i, dict) and "pending" in i
+            }
+            unconfirmed = [k for k in unconfirmed if not _confirmed(k, params[k], pending)]
+            if unconfirmed:
+                key = unconfirmed[0]
+                raise GuestFailed(
+                    f"config write not confirmed: {key} reads back "
+                    f"{excerpt(after.get(key, pending.get(key)))} after writing "
+                    f"{excerpt(params[key])}"
+                )
+            went_pending = True
+        else:
+            went_pending = False
+        if after.get("digest") == digest and not went_pending:
+            raise GuestFailed(
+                "config write not confirmed: the config digest did not change after the write"
+            )
 
     def _password(self, document: VirtualMachine | Container) -> str | None:
         spec = document.spec
@@ -138,7 +229,7 @@ class GuestExecutor:
         """After a clone: the spec's config, with template disks grown instead of re-made."""
         spec = vm.spec
         path = f"nodes/{spec.node}/qemu/{spec.vmid}"
-        config = self.api.get(f"{path}/config")
+        config, _ = self._wait_unlocked(path, self._read_config(path))
         resizes: list[tuple[str, int]] = []
         for slot, disk in (spec.disks or {}).items():
             if slot in config:
@@ -146,14 +237,19 @@ class GuestExecutor:
                 resizes.append((slot, disk.size))
         params.pop("name", None)
         if params:
-            self.api.put(f"{path}/config", digest=config.get("digest"), **params)
+            self._write_config(path, config, params)
         for slot, size in resizes:
             self._grow(spec.node, "qemu", spec.vmid, slot, size)
 
     def _grow(self, node: str, kind: str, vmid: int, slot: str, size: int) -> None:
-        config = self.api.get(f"nodes/{node}/{kind}/{vmid}/config")
+        config = self.api.get(f"nodes/{node}/{kind}/{vmid}/config", expect=dict)
         props = parse_property_string(str(config.get(slot, "")), "file")
-        current = parse_size(props["size"]) if "size" in props else 0
+        try:
+            current = parse_size(props["size"]) if "size" in props else 0
+        except ValueError:
+            raise GuestFailed(
+                f"{slot}: size {excerpt(props['size'])} is malformed; not resized"
+            ) from None
         if size > current:
             upid = self.api.put(
                 f"nodes/{node}/{kind}/{vmid}/resize", disk=slot, size=format_size(size)
@@ -169,23 +265,32 @@ class GuestExecutor:
         path = f"nodes/{live.node}/{kind}/{live.vmid}"
         policy = str(document.spec.restart_policy)
         for attempt in range(DIGEST_RETRIES):
-            config = self.api.get(f"{path}/config")
-            status = self.api.get(f"{path}/status/current").get("status", live.status)
+            config, waited = self._wait_unlocked(path, self._read_config(path))
+            status = self.api.get(f"{path}/status/current", expect=dict).get("status", live.status)
             running = status == "running"
-            if attempt:  # someone changed the guest under us: plan it again
-                fresh = LiveGuest(
-                    vmid=live.vmid,
-                    type=live.type,
-                    name=live.name,
-                    node=live.node,
-                    status=status,
-                    pool=live.pool,
-                )
-                fresh.config = {k: v for k, v in config.items() if k != "digest"}
+            fresh = LiveGuest(
+                vmid=live.vmid,
+                type=live.type,
+                name=live.name,
+                node=live.node,
+                status=str(status),
+                pool=live.pool,
+            )
+            fresh.config = {k: v for k, v in config.items() if k != "digest"}
+            try:
+                fresh.view()
+            except (TypeError, ValueError, KeyError, AttributeError) as err:
+                raise GuestFailed(
+                    f"a config value Proxmox returned is malformed ({err}); nothing written"
+                ) from None
+            params, resizes, power = self._update_params(document, config, fields)
+            if attempt or waited or _changed_since_plan(live, config, params):
+                # someone changed the guest since the plan: plan it again against
+                # the config whose digest the write carries
                 fields = diff_guest(document, fresh)
                 if not fields:
                     return GuestState.succeeded, "already converged after a concurrent change"
-            params, resizes, power = self._update_params(document, config, fields)
+                params, resizes, power = self._update_params(document, config, fields)
             restart_needed = running and any(
                 f.effect == Effect.restart and f.path != "power" for f in fields
             )
@@ -193,9 +298,9 @@ class GuestExecutor:
             try:
                 if stop_first:
                     self._shutdown(live.node, kind, live.vmid)
-                    config = self.api.get(f"{path}/config")
+                    config = self._read_config(path)
                 if params:
-                    self.api.put(f"{path}/config", digest=config.get("digest"), **params)
+                    self._write_config(path, config, params)
             except ProxmoxError as err:
                 if any(m in err.message for m in CONFLICT_MARKERS) and attempt + 1 < DIGEST_RETRIES:
                     continue
@@ -333,6 +438,10 @@ def execute_change(
         state=GuestState.succeeded,
     )
     try:
+        if executor.api.cancel.is_set():
+            result.state = GuestState.skipped
+            result.message = "not started: the apply was interrupted"
+            return result
         if change.blockers:
             raise GuestFailed("blocked: " + "; ".join(b.message for b in change.blockers))
         if change.action == Action.create:
@@ -350,3 +459,46 @@ def execute_change(
     result.message = executor.secrets.scrub(result.message)
     result.tasks = list(executor.tasks)
     return result
+
+
+_SECRET_KEYS = {"cipassword", "password"}
+
+
+def _same(sent: Any, got: Any) -> bool:
+    if got is None:
+        return False
+    a, b = unquote(str(sent)).strip(), unquote(str(got)).strip()
+    if a == b or a.lower() == b.lower():
+        return True
+    if ";" in a or ";" in b:  # tags
+        return sorted(a.split(";")) == sorted(b.split(";"))
+    if "," in a or "=" in a:
+        return _props(a) == _props(b)
+    return False
+
+
+def _props(text: str) -> dict[str, str]:
+    return {k.lower(): v.lower() for k, v in parse_property_string(text, "_").items()}
+
+
+def _confirmed(key: str, sent: Any, config: dict[str, Any]) -> bool:
+    """Whether ``config`` shows ``key`` as written (secrets read back masked: skipped)."""
+    if key in _SECRET_KEYS or key in ("digest", "delete"):
+        return True
+    return _same(sent, config.get(key))
+
+
+def _changed_since_plan(live: LiveGuest, config: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Whether a key about to be written has another current value than the plan read."""
+    current = dict(live.config or {})
+    for item in live.pending or []:
+        key = str(item.get("key"))
+        if "value" in item:
+            current[key] = item["value"]
+        else:
+            current.pop(key, None)
+    return any(
+        str(config.get(key)) != str(current.get(key))
+        for key in params
+        if key not in _SECRET_KEYS and (key in config or key in current)
+    )

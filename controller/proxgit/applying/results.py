@@ -56,6 +56,8 @@ class ApplyRun(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     state: RunState = RunState.noop
+    # SIGTERM or SIGINT stopped it: work not started is absent, not failed
+    interrupted: bool = False
     clusters: list[ClusterOutcome] = Field(default_factory=list)
     results: list[GuestResult] = Field(default_factory=list)
 

@@ -1,28 +1,35 @@
 """``proxgit apply``: a merged revision, applied safely, exactly once, resumably.
 
 Order of events for each cluster: the gates (apply enabled and confirmed; the
-cluster allows writes; the revision is on the main branch and descends from
-the last applied one), the cluster's write lock, a fresh plan against live
-state (what was true at PR time may not be now), the changes through a
-bounded pool where one guest's failure does not stop the others, deletion
-requests instead of deletions, then the journal. The last applied revision
-(``refs/proxgit/applied/<cluster>``) moves only when every guest succeeded,
-so an interrupted or partial run is simply run again: the fresh plan sees
-what was already done and converges without doing anything twice.
+cluster allows writes; the revision is on the main branch), the cluster's
+write lease (see ``lock.py``), and then, all under that lease: the last
+applied revision read again (the revision must descend from it, else gate
+``last-applied`` refuses), a fresh plan against live state (what was true at
+PR time may not be now), the changes through a bounded pool where one guest's
+failure does not stop the others, deletion requests instead of deletions, the
+cluster's journal committed (and pushed), and last the move of
+``refs/proxgit/applied/<cluster>``, only when every guest succeeded. The lease
+is released only after that, so a second apply never plans against a state
+the first has not recorded yet. An interrupted or partial run is simply run
+again: the fresh plan sees what was already done and converges without doing
+anything twice. docs/apply.md walks through what a crash at each step leaves.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets as random_names
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from proxgit.applying.deletion_requests import open_request
 from proxgit.applying.executor import GuestExecutor, execute_change
-from proxgit.applying.lock import ClusterLock
+from proxgit.applying.lock import DEFAULT_LEASE, ClusterLock, Interrupted
 from proxgit.applying.results import (
     ApplyRun,
     ClusterOutcome,
@@ -32,7 +39,8 @@ from proxgit.applying.results import (
 )
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import GateRefused, LockTimeout, ProxgitError
-from proxgit.gitops import SKIP_CI, GitRepository, Identity
+from proxgit.git import SKIP_CI, GitRepository, Identity, commit_identity
+from proxgit.identity.authority import forge_source
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
 from proxgit.planning.plan import Action
@@ -55,15 +63,19 @@ class ApplyOptions:
     actor: str | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     clients: ClientMaker | None = None
+    # the cluster lock's lease; renewed every quarter of it while the run works
+    lease: float = DEFAULT_LEASE.total_seconds()
+    # set (by SIGTERM or SIGINT) to start no new work: current waits are abandoned,
+    # what was done is journaled, the lock released
+    stop: threading.Event | None = None
+    # one-line progress reports (lock waits), for the terminal
+    progress: Callable[[str], None] | None = None
+    push_attempts: int = 20
 
 
-def identity_of(state: DesiredState) -> Identity:
-    ident = state.config.spec.commit_identity
-    return (
-        Identity(ident.name, ident.email)
-        if ident
-        else Identity("proxgit", "proxgit@noreply.invalid")
-    )
+def identity_of(state: DesiredState, base_dir: Path | None = None) -> Identity:
+    """proxgit's commit identity, with its signing key when proxgit.yaml names one."""
+    return commit_identity(state.config, base_dir)
 
 
 def newest_foreign_commit(repo: GitRepository, revision: str, identity: Identity) -> str:
@@ -104,7 +116,7 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     if options.revision == "HEAD":
         # proxgit's own commits (journal, snapshot, requests) carry no desired change:
         # the revision to apply is the newest commit somebody else made.
-        foreign = newest_foreign_commit(repo, revision, identity_of(head))
+        foreign = newest_foreign_commit(repo, revision, identity_of(head, repo.path))
         if foreign != revision:
             revision, head = foreign, load_revision(repo.path, foreign)
     check_apply_gate(head)
@@ -118,44 +130,57 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     actor = options.actor or repo.run("log", "-1", "--format=%ae", revision).strip()
     run = ApplyRun(revision=revision, actor=actor, started_at=options.now())
     secrets = SecretBox(repo.path)
-    identity = identity_of(head)
+    identity = identity_of(head, repo.path)
     wanted = sorted(options.clusters) if options.clusters else sorted(head.config.spec.clusters)
-    written: list[str] = []
     make_client = options.clients or _client_maker(head, repo.path, secrets)
+    stop = options.stop or threading.Event()
     for cluster in wanted:
         if cluster not in head.config.spec.clusters:
             raise GateRefused(f"refused: cluster '{cluster}' is not in proxgit.yaml")
+    for cluster in wanted:
+        if stop.is_set():
+            run.interrupted = True
+            run.clusters.append(
+                ClusterOutcome(
+                    cluster=cluster,
+                    state=RunState.failed,
+                    message="not started: the apply was interrupted",
+                )
+            )
+            continue
         try:
-            outcome, results, paths = _apply_cluster(
-                repo, head, cluster, options, secrets, identity, make_client
+            outcome, results = _apply_cluster(
+                repo, head, run, cluster, options, secrets, identity, make_client, stop
             )
         except LockTimeout:
             raise
+        except Interrupted:
+            run.interrupted = True
+            outcome = ClusterOutcome(
+                cluster=cluster,
+                state=RunState.failed,
+                message="interrupted while waiting for the cluster lock; nothing done",
+            )
+            results = []
         except ProxgitError as err:
             outcome = ClusterOutcome(
                 cluster=cluster, state=RunState.failed, message=secrets.scrub(err.message)
             )
-            results, paths = [], []
+            results = []
         run.clusters.append(outcome)
         run.results.extend(results)
-        written.extend(paths)
     run.finished_at = options.now()
-    run.conclude()
-    if any(c.state == RunState.failed for c in run.clusters):
-        run.state = RunState.partial if run.state == RunState.succeeded else RunState.failed
-    changed = any(c.state not in (RunState.noop, RunState.refused) for c in run.clusters)
-    if changed or run.results:
-        written.append(write_journal(repo, run, secrets))
-        message = f"proxgit apply {revision[:12]}: {run.state.value} ({_counts(run.results)})"
-        repo.commit_paths(written, message, identity)
-        if options.push:
-            repo.push_branch(branch)
-    for outcome in run.clusters:
-        if outcome.state == RunState.succeeded or outcome.state == RunState.noop:
-            _advance_applied(repo, outcome.cluster, revision, outcome.base_revision)
+    run.interrupted = run.interrupted or stop.is_set()
+    _conclude(run)
     if all(c.state == RunState.refused for c in run.clusters) and run.clusters:
         raise GateRefused(run.clusters[0].message)
     return run
+
+
+def _conclude(run: ApplyRun) -> None:
+    run.conclude()
+    if any(c.state == RunState.failed for c in run.clusters):
+        run.state = RunState.partial if run.state == RunState.succeeded else RunState.failed
 
 
 def _client_maker(head: DesiredState, base_dir: Path, secrets: SecretBox) -> ClientMaker:
@@ -173,12 +198,14 @@ def _client_maker(head: DesiredState, base_dir: Path, secrets: SecretBox) -> Cli
 def _apply_cluster(
     repo: GitRepository,
     head: DesiredState,
+    run: ApplyRun,
     cluster: str,
     options: ApplyOptions,
     secrets: SecretBox,
     identity: Identity,
     make_client: ClientMaker,
-) -> tuple[ClusterOutcome, list[GuestResult], list[str]]:
+    stop: threading.Event,
+) -> tuple[ClusterOutcome, list[GuestResult]]:
     settings = head.config.spec.clusters[cluster]
     revision = head.revision or ""
     if not settings.allow_writes:
@@ -191,7 +218,6 @@ def _apply_cluster(
                 ),
             ),
             [],
-            [],
         )
     applied_ref = APPLIED_REF.format(cluster=cluster)
     if repo.read_remote_ref(applied_ref) == revision:  # cheap check, no lock needed
@@ -203,9 +229,18 @@ def _apply_cluster(
                 message=f"{revision[:12]} is already applied",
             ),
             [],
-            [],
         )
-    with ClusterLock(repo, cluster, identity, wait=options.lock_wait):
+    lock = ClusterLock(
+        repo,
+        cluster,
+        identity,
+        wait=options.lock_wait,
+        ttl=timedelta(seconds=options.lease),
+        progress=options.progress,
+        stop=stop,
+    )
+    with lock:
+        # Under the lease: the applied revision as the last holder left it.
         last = repo.read_remote_ref(applied_ref)
         if last is not None:
             repo.fetch(f"+{applied_ref}:{applied_ref}")
@@ -217,7 +252,6 @@ def _apply_cluster(
                         base_revision=last,
                         message=f"{revision[:12]} is already applied",
                     ),
-                    [],
                     [],
                 )
             if not repo.is_ancestor(last, revision):
@@ -231,80 +265,183 @@ def _apply_cluster(
                         ),
                     ),
                     [],
-                    [],
                 )
-        base = load_revision(repo.path, last) if last else None
-        reads = reads_for(head, base)
         client = make_client(cluster)
-        live_cluster = read_cluster(
-            cluster,
-            fixed_client(client),
-            wanted=reads.guests.get(cluster, set()),
-            template_storages=reads.template_storages.get(cluster),
+        client.cancel = stop
+        lock.on_lost = stop.set  # a lost lease: start nothing new either
+        outcome, results, paths = _work(
+            repo, head, cluster, last, options, secrets, client, settings.concurrency
         )
-        if not live_cluster.reachable:
-            raise ProxgitError(f"cluster '{cluster}': {live_cluster.error}")
-        from proxgit.proxmox.live import LiveState
-
-        plan = build_plan(
-            head, LiveState(clusters={cluster: live_cluster}), base=base, clusters=[cluster]
-        )
-        templates = [g for g in live_cluster.guests.values() if g.template]
-        results: list[GuestResult] = []
-        paths: list[str] = []
-        work = [c for c in plan.changes if c.action in (Action.create, Action.update)]
-
-        def run_one(change: object) -> GuestResult:
-            from proxgit.planning.plan import GuestChange
-
-            assert isinstance(change, GuestChange)
-            guest = head.guests.get((cluster, change.vmid))
-            executor = GuestExecutor(client, secrets)
-            return execute_change(
-                executor,
-                change,
-                guest.document if guest else None,
-                live_cluster.guests.get(change.vmid),
-                templates,
+        if stop.is_set():
+            outcome.state = RunState.partial if results else RunState.failed
+            outcome.message = "interrupted: " + (
+                "what was done is journaled" if results else "nothing done"
             )
+        _record(repo, head, run, outcome, results, paths, options, secrets, identity, lock)
+        return outcome, results
 
-        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-            results.extend(pool.map(run_one, work))
-        for change in plan.changes:
-            if change.action != Action.delete:
-                continue
-            old = base.guests.get((cluster, change.vmid)) if base else None
-            live = live_cluster.guests.get(change.vmid)
-            result = GuestResult(
+
+def _work(
+    repo: GitRepository,
+    head: DesiredState,
+    cluster: str,
+    last: str | None,
+    options: ApplyOptions,
+    secrets: SecretBox,
+    client: ProxmoxClient,
+    concurrency: int,
+) -> tuple[ClusterOutcome, list[GuestResult], list[str]]:
+    """The re-plan and the writes of one cluster (the caller holds its lease)."""
+    revision = head.revision or ""
+    base = load_revision(repo.path, last) if last else None
+    reads = reads_for(head, base)
+    live_cluster = read_cluster(
+        cluster,
+        fixed_client(client),
+        wanted=reads.guests.get(cluster, set()),
+        template_storages=reads.template_storages.get(cluster),
+    )
+    if not live_cluster.reachable:
+        raise ProxgitError(f"cluster '{cluster}': {live_cluster.error}")
+    from proxgit.proxmox.live import LiveState
+
+    plan = build_plan(
+        head, LiveState(clusters={cluster: live_cluster}), base=base, clusters=[cluster]
+    )
+    templates = [g for g in live_cluster.guests.values() if g.template]
+    results: list[GuestResult] = []
+    paths: list[str] = []
+    work = [c for c in plan.changes if c.action in (Action.create, Action.update)]
+    # A guest whose config could not be used (a malformed value) fails alone.
+    unreadable = [
+        c
+        for c in plan.changes
+        if c.action == Action.noop and any(b.code == "config-unread" for b in c.blockers)
+    ]
+    for change in unreadable:
+        results.append(
+            GuestResult(
                 cluster=cluster,
                 vmid=change.vmid,
                 name=change.name,
                 kind=change.kind,
-                action="delete",
-                state=GuestState.deletion_pending,
+                action="update",
+                state=GuestState.failed,
+                message=secrets.scrub("; ".join(b.message for b in change.blockers)),
             )
+        )
+
+    def run_one(change: object) -> GuestResult:
+        from proxgit.planning.plan import GuestChange
+
+        assert isinstance(change, GuestChange)
+        guest = head.guests.get((cluster, change.vmid))
+        executor = GuestExecutor(client, secrets, progress=options.progress)
+        return execute_change(
+            executor,
+            change,
+            guest.document if guest else None,
+            live_cluster.guests.get(change.vmid),
+            templates,
+        )
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results.extend(pool.map(run_one, work))
+    for change in plan.changes:
+        if change.action != Action.delete:
+            continue
+        old = base.guests.get((cluster, change.vmid)) if base else None
+        live = live_cluster.guests.get(change.vmid)
+        result = GuestResult(
+            cluster=cluster,
+            vmid=change.vmid,
+            name=change.name,
+            kind=change.kind,
+            action="delete",
+            state=GuestState.deletion_pending,
+        )
+        try:
+            if client.cancel.is_set():
+                raise ProxgitError("the apply was interrupted")
+            if change.blockers:
+                raise ProxgitError("; ".join(b.message for b in change.blockers))
+            assert old is not None and live is not None
+            path = open_request(
+                repo=repo,
+                config=head.config,
+                client=client,
+                removed=old,
+                live=live,
+                revision=revision,
+                base=last or revision,
+                now=options.now(),
+                forge=forge_source(head.config, repo.path),
+            )
+            paths.append(path)
+            result.message = f"deletion request {path} opened; nothing destroyed"
+        except ProxgitError as err:
+            result.state = GuestState.skipped
+            result.message = secrets.scrub(f"deletion request not opened: {err.message}")
+        results.append(result)
+    failed = any(r.state == GuestState.failed for r in results)
+    state = RunState.noop if not results else RunState.partial if failed else RunState.succeeded
+    return ClusterOutcome(cluster=cluster, state=state, base_revision=last), results, paths
+
+
+def _record(
+    repo: GitRepository,
+    head: DesiredState,
+    run: ApplyRun,
+    outcome: ClusterOutcome,
+    results: list[GuestResult],
+    paths: list[str],
+    options: ApplyOptions,
+    secrets: SecretBox,
+    identity: Identity,
+    lock: ClusterLock,
+) -> None:
+    """Journal, commit, push and move the applied revision: all still under the lease."""
+    revision = run.revision
+    if results or paths or outcome.state not in (RunState.noop, RunState.refused):
+        record = ApplyRun(
+            revision=revision,
+            actor=run.actor,
+            started_at=run.started_at,
+            finished_at=options.now(),
+            interrupted=lock.stop.is_set() if lock.stop is not None else False,
+            clusters=[outcome],
+            results=results,
+        )
+        _conclude(record)
+        journal = write_journal(repo, record, secrets, cluster=outcome.cluster)
+        message = (
+            f"proxgit apply {revision[:12]} to {outcome.cluster}: {record.state.value} "
+            f"({_counts(results)})"
+        )
+        repo.commit_paths([*paths, journal], message, identity)
+        if options.push:
             try:
-                if change.blockers:
-                    raise ProxgitError("; ".join(b.message for b in change.blockers))
-                assert old is not None and live is not None
-                path = open_request(
-                    repo=repo,
-                    config=head.config,
-                    client=client,
-                    removed=old,
-                    live=live,
-                    revision=revision,
-                    now=options.now(),
-                )
-                paths.append(path)
-                result.message = f"deletion request {path} opened; nothing destroyed"
+                repo.push_branch(head.config.spec.main_branch, attempts=options.push_attempts)
             except ProxgitError as err:
-                result.state = GuestState.skipped
-                result.message = secrets.scrub(f"deletion request not opened: {err.message}")
-            results.append(result)
-        failed = any(r.state == GuestState.failed for r in results)
-        state = RunState.noop if not results else RunState.partial if failed else RunState.succeeded
-        return ClusterOutcome(cluster=cluster, state=state, base_revision=last), results, paths
+                outcome.state = RunState.failed
+                outcome.message = secrets.scrub(
+                    f"the journal was committed but not pushed ({err.message}); "
+                    "the applied revision was not moved"
+                )
+                return
+    if lock.lost.is_set():
+        outcome.state = RunState.failed
+        outcome.message = (
+            f"the lock's lease on '{outcome.cluster}' was lost during the run (not renewed "
+            "in time); the applied revision was not moved"
+        )
+        return
+    if outcome.state in (RunState.succeeded, RunState.noop):
+        try:
+            _advance_applied(repo, outcome.cluster, revision, outcome.base_revision)
+        except ProxgitError as err:
+            outcome.state = RunState.failed
+            outcome.message = err.message
 
 
 def _advance_applied(
@@ -314,17 +451,26 @@ def _advance_applied(
     if expected == revision:
         return
     if not repo.swap_remote_ref(ref, revision, expected):
-        # Another writer moved it (only possible after our lock expired): leave theirs.
-        return
+        raise ProxgitError(
+            f"cluster '{cluster}': {ref} moved while this apply held the lock; "
+            "not moved to this revision (run apply again)"
+        )
 
 
-def write_journal(repo: GitRepository, run: ApplyRun, secrets: SecretBox) -> str:
+def write_journal(
+    repo: GitRepository, run: ApplyRun, secrets: SecretBox, *, cluster: str = "all"
+) -> str:
+    """Write the journal file; its name (time, cluster, revision, a random suffix) is
+    unique, so journals of runs in the same second never collide in a rebase."""
     stamp = run.started_at.strftime("%Y%m%dT%H%M%SZ")
-    path = f"{JOURNAL_DIR}/{stamp}-{run.revision[:12]}.json"
+    suffix = random_names.token_hex(4)
+    path = f"{JOURNAL_DIR}/{stamp}-{cluster}-{run.revision[:12]}-{suffix}.json"
     target = repo.path / path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = secrets.scrub(run.model_dump(mode="json"))
-    target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial = target.with_name(f".{target.name}.tmp")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, target)  # a crash never leaves half a journal
     return path
 
 

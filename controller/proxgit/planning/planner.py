@@ -359,7 +359,10 @@ def _plan_update(
         return change
     if live.config is None:
         change.blockers.append(
-            Finding(code="config-unread", message=f"config of vmid {live.vmid} was not read")
+            Finding(
+                code="config-unread",
+                message=live.error or f"config of vmid {live.vmid} was not read",
+            )
         )
         return change
     desired = desired_view(document)

@@ -10,6 +10,7 @@ from the environment or a file only here, and never appears in a message.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,8 @@ class ProxmoxClient:
         self.cluster = cluster
         self.requests = Counter[str]()
         self._lock = threading.Lock()
+        # Set to stop waiting on tasks (an interrupted apply); shared by the run's threads.
+        self.cancel = threading.Event()
         user, _, token_name = cluster.token_id.partition("!")
         token = (
             secret
@@ -92,12 +95,34 @@ class ProxmoxClient:
         with self._lock:
             self.requests[method] += 1
 
-    def get(self, path: str, *, retries: int = READ_RETRIES, **params: Any) -> Any:
-        """GET with retries for connection errors and 5xx (reads are idempotent)."""
+    def get(
+        self,
+        path: str,
+        *,
+        retries: int = READ_RETRIES,
+        expect: type[list[Any]] | type[dict[str, Any]] | None = None,
+        **params: Any,
+    ) -> Any:
+        """GET with retries for connection errors and 5xx (reads are idempotent).
+
+        ``expect`` (``list`` or ``dict``) is the JSON shape the call must answer
+        with; anything else (``null``, a string, the wrong container) is an error
+        naming the call and a short excerpt, never data.
+        """
         delay = RETRY_BASE_DELAY
         for attempt in range(retries + 1):
             try:
-                return self._call("GET", path, params)
+                answer = self._call("GET", path, params)
+                if expect is not None and not isinstance(answer, expect):
+                    call = f"GET /{path.lstrip('/')}"
+                    what = "a JSON list" if expect is list else "a JSON object"
+                    raise ProxmoxError(
+                        f"cluster '{self.name}': {call}: expected {what}, got {excerpt(answer)}",
+                        cluster=self.name,
+                        call=call,
+                        status=-1,
+                    )
+                return answer
             except ProxmoxError as err:
                 retryable = err.status == 0 or err.status >= 500
                 if not retryable or attempt == retries or "TLS" in err.message:
@@ -105,6 +130,20 @@ class ProxmoxClient:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def start_task(self, method: str, path: str, **params: Any) -> str:
+        """A call that starts a Proxmox task: its answer must be a UPID, else an error."""
+        answer = self._call(method, path, params)
+        if not isinstance(answer, str) or not answer.startswith("UPID:"):
+            call = f"{method} /{path.lstrip('/')}"
+            raise ProxmoxError(
+                f"cluster '{self.name}': {call}: expected a task id (UPID), got "
+                f"{excerpt(answer)}; the call is not counted as done",
+                cluster=self.name,
+                call=call,
+                status=-1,
+            )
+        return answer
 
     def post(self, path: str, **params: Any) -> Any:
         return self._call("POST", path, params)
@@ -120,7 +159,7 @@ class ProxmoxClient:
         call = f"{method} /{path.lstrip('/')}"
         resource = self._api(path.lstrip("/"))
         try:
-            return getattr(resource, method.lower())(**params)
+            answer = getattr(resource, method.lower())(**params)
         except ResourceException as err:
             detail = _proxmox_message(err)
             raise ProxmoxError(
@@ -152,15 +191,31 @@ class ProxmoxClient:
                 call=call,
             ) from None
 
+        if isinstance(answer, dict) and set(answer) == {"errors"}:
+            raw = answer["errors"]
+            if isinstance(raw, bytes | bytearray):
+                # proxmoxer's stand-in for a body that is not JSON (a proxy's page, ...)
+                raise ProxmoxError(
+                    f"cluster '{self.name}': {call}: the answer is not JSON: {excerpt(raw)}",
+                    cluster=self.name,
+                    call=call,
+                    status=-1,
+                )
+        return answer
+
     def wait_task(
         self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.05
     ) -> TaskResult:
-        """Wait for a Proxmox task to finish; returns its exit status and last log lines."""
+        """Wait for a Proxmox task to finish; returns its exit status and last log lines.
+
+        When :attr:`cancel` is set (SIGTERM or SIGINT during an apply) the wait is
+        abandoned: the task keeps running in Proxmox and the result says so.
+        """
         limit = timeout if timeout is not None else self.cluster.timeouts.task
         deadline = time.monotonic() + limit
         path = f"nodes/{node}/tasks/{upid}"
         while True:
-            status = self.get(f"{path}/status")
+            status = self.get(f"{path}/status", expect=dict)
             if status.get("status") == "stopped":
                 break
             if time.monotonic() > deadline:
@@ -170,13 +225,19 @@ class ProxmoxClient:
                     exitstatus="timeout",
                     log=[f"task did not finish within {limit:g}s (timeouts.task)"],
                 )
-            time.sleep(poll)
+            if self.cancel.wait(poll):
+                return TaskResult(
+                    upid,
+                    ok=False,
+                    exitstatus="abandoned",
+                    log=["apply interrupted while waiting; the task goes on in Proxmox"],
+                )
             poll = min(poll * 1.5, 2.0)
         exitstatus = str(status.get("exitstatus", ""))
         log: list[str] = []
         try:
-            lines = self.get(f"{path}/log", start=0, limit=500)
-            log = [str(line.get("t", "")) for line in lines][-10:]
+            lines = self.get(f"{path}/log", start=0, limit=500, expect=list)
+            log = [str(line.get("t", "")) for line in lines if isinstance(line, dict)][-10:]
         except ProxmoxError:
             pass
         return TaskResult(upid, ok=exitstatus == "OK", exitstatus=exitstatus, log=log)
@@ -212,3 +273,18 @@ def _root_cause(err: BaseException) -> str:
         err = err.__cause__ or err.__context__  # type: ignore[assignment]
     text = str(err)
     return text.split(": ", 1)[-1] if ": " in text else text or type(err).__name__
+
+
+def excerpt(value: Any, limit: int = 80) -> str:
+    """A short, one-line rendering of an unexpected answer for an error message."""
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("utf-8", "replace")
+    elif isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -54,6 +54,8 @@ class LiveGuest:
     lock: str | None = None
     config: dict[str, Any] | None = None
     pending: list[dict[str, Any]] | None = None
+    # why ``config`` is None although it was read (a malformed value): this guest only
+    error: str | None = None
 
     @property
     def kind(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Config
-from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import ClusterLive, LiveGuest, LiveNode, LiveState, LiveStorage
 
 ClientFactory = Callable[[str], ProxmoxClient]
@@ -81,12 +81,12 @@ def read_cluster(
     client: ProxmoxClient | None = None
     try:
         client = clients(name)
-        resources = client.get("cluster/resources")
-        parse_resources(live, resources)
+        resources = client.get("cluster/resources", expect=list)
+        parse_resources(live, resources, call=f"cluster '{name}': GET /cluster/resources")
         targets = [g for vmid, g in sorted(live.guests.items()) if all_guests or vmid in wanted]
         with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
             for guest, config in zip(
-                targets, pool.map(lambda g: read_guest_config(client, g), targets), strict=True
+                targets, pool.map(lambda g: read_checked_config(client, g), targets), strict=True
             ):
                 guest.config = config
             pairs = sorted(template_storages or ())
@@ -102,8 +102,27 @@ def read_cluster(
     return live
 
 
-def parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None:
-    """Fill ``live``'s nodes, storages and guests from a ``/cluster/resources`` answer."""
+def parse_resources(
+    live: ClusterLive, resources: Any, *, call: str = "GET /cluster/resources"
+) -> None:
+    """Fill ``live``'s nodes, storages and guests from a ``/cluster/resources`` answer.
+
+    The answer is trusted only when it has the shape Proxmox gives it: a list of
+    objects that names at least one node (every cluster has one), each guest
+    with an integer ``vmid``. Anything else is an error naming the call, never an
+    empty cluster: reflect would otherwise record every guest as removed.
+    """
+    if not isinstance(resources, list):
+        raise ProxmoxError(f"{call}: expected a JSON list, got {excerpt(resources)}", call=call)
+    for item in resources:
+        if not isinstance(item, dict):
+            raise ProxmoxError(f"{call}: an entry is not an object: {excerpt(item)}", call=call)
+    if not any(item.get("type") == "node" for item in resources):
+        raise ProxmoxError(
+            f"{call}: the answer lists no node ({excerpt(resources)}); a cluster always has "
+            "one, so the listing is not trusted",
+            call=call,
+        )
     for item in resources:
         kind = item.get("type")
         if kind == "node":
@@ -125,9 +144,32 @@ def parse_resources(live: ClusterLive, resources: list[dict[str, Any]]) -> None:
                     plugintype=item.get("plugintype"),
                 )
             )
-        elif kind in ("qemu", "lxc") and item.get("vmid") is not None:
-            guest = LiveGuest.from_resource(item)
+        elif kind in ("qemu", "lxc"):
+            try:
+                guest = LiveGuest.from_resource(item)
+            except (KeyError, TypeError, ValueError):
+                raise ProxmoxError(
+                    f"{call}: a guest entry is malformed: {excerpt(item)}", call=call
+                ) from None
             live.guests[guest.vmid] = guest
+
+
+def read_checked_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any] | None:
+    """:func:`read_guest_config`, then normalized once: a malformed value (a word
+    where Proxmox keeps a number, say) makes this guest's config unusable and is
+    recorded in ``guest.error``; the other guests of the cluster are unaffected."""
+    config = read_guest_config(client, guest)
+    guest.config = config
+    try:
+        guest.view()
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        guest.config = None
+        guest.error = (
+            f"vmid {guest.vmid}: a config value Proxmox returned is malformed ({err}); "
+            "this guest is left alone"
+        )
+        return None
+    return config
 
 
 def read_guest_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]:
@@ -138,10 +180,17 @@ def read_guest_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]
     means a change already made (but waiting for a reboot) is not planned
     twice; the pending list itself is kept for reporting.
     """
-    items = client.get(f"nodes/{guest.node}/{guest.type}/{guest.vmid}/pending") or []
+    items = client.get(f"nodes/{guest.node}/{guest.type}/{guest.vmid}/pending", expect=list)
     config: dict[str, Any] = {}
     pending: list[dict[str, Any]] = []
     for item in items:
+        if not isinstance(item, dict):
+            call = f"GET /nodes/{guest.node}/{guest.type}/{guest.vmid}/pending"
+            raise ProxmoxError(
+                f"cluster '{client.name}': {call}: an entry is not an object: {excerpt(item)}",
+                cluster=client.name,
+                call=call,
+            )
         key = item.get("key")
         if key is None:
             continue

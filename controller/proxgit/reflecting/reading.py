@@ -30,7 +30,7 @@ from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.normalize import parse_property_string, to_bool
-from proxgit.proxmox.reading import ClientFactory, parse_resources, read_guest_config
+from proxgit.proxmox.reading import ClientFactory, parse_resources, read_checked_config
 
 _BACKUP_VMID = re.compile(r"vzdump-(?:qemu|lxc|openvz)-(\d+)-")
 
@@ -90,8 +90,11 @@ def read_cluster_snapshot(
     try:
         client = clients(name)
         reading.secrets.append(client.token_secret)
-        reading.resources = list(client.get("cluster/resources") or [])
-        parse_resources(reading.live, reading.resources)
+        answer = client.get("cluster/resources", expect=list)
+        # An empty, null or malformed listing is an error (the previous snapshot
+        # stays): only a listing Proxmox positively gave can say a guest is gone.
+        parse_resources(reading.live, answer, call=f"cluster '{name}': GET /cluster/resources")
+        reading.resources = list(answer)
         for item in reading.resources:
             if item.get("type") in ("qemu", "lxc") and item.get("vmid") is not None:
                 reading.extras[int(item["vmid"])] = GuestExtras(resource=dict(item))
@@ -131,9 +134,12 @@ def _read_guest(
         return
     base = f"nodes/{guest.node}/{guest.type}/{guest.vmid}"
     try:
-        guest.config = read_guest_config(client, guest)
+        read_checked_config(client, guest)
     except ProxmoxError as err:
         extras.error = err.message
+        return
+    if guest.config is None:
+        extras.error = guest.error or "config not read"
         return
     config = guest.config
     if agent_addresses and guest.type == "qemu" and guest.status == "running":

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from proxgit.errors import ConfigError
-from proxgit.gitops import GitRepository, Identity
+from proxgit.git import GitRepository, commit_identity
 from proxgit.loading import load_directory
-from proxgit.models.config import CommitIdentity
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory
 from proxgit.reflecting.drift import DriftKind, compute_drift
 from proxgit.reflecting.reading import ClusterReading, read_cluster_snapshot
-from proxgit.reflecting.snapshot import SNAPSHOT_DIR, build_cluster_snapshot
+from proxgit.reflecting.snapshot import SNAPSHOT_DIR, build_cluster_snapshot, vmid_of
 from proxgit.reflecting.summary import ClusterChanges, commit_message, compare
 
 
@@ -47,6 +46,8 @@ class ClusterOutcome:
     drift: dict[str, int] = field(default_factory=dict)
     changes: ClusterChanges | None = None
     warnings: list[str] = field(default_factory=list)
+    # guests listed but whose config could not be read: their previous files are kept
+    unread: list[str] = field(default_factory=list)
 
     @property
     def requests_per_guest(self) -> float:
@@ -63,7 +64,7 @@ class ReflectResult:
 
     @property
     def ok(self) -> bool:
-        return all(c.error is None for c in self.clusters)
+        return all(c.error is None and not c.unread for c in self.clusters)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class ReflectResult:
                     "requests": c.requests,
                     "drift": c.drift,
                     "warnings": c.warnings,
+                    "unread": c.unread,
                     "added": c.changes.added if c.changes else [],
                     "removed": c.changes.removed if c.changes else [],
                     "changed": c.changes.changed if c.changes else [],
@@ -137,6 +139,7 @@ def reflect_repository(
         folder = root / reading.name
         new = build_cluster_snapshot(reading, desired, drift)
         old = read_tree(folder)
+        outcome.unread = keep_unread(reading, old, new)
         outcome.changes = compare(reading.name, old, new)
         write_tree(folder, old, new)
         all_changes.append(outcome.changes)
@@ -153,14 +156,37 @@ def reflect_repository(
         if result.changed
         else "proxgit reflect: record snapshot files written by an earlier run"
     )
-    ident = config.spec.commit_identity or CommitIdentity()
-    result.commit = git.commit_paths([SNAPSHOT_DIR], message, Identity(ident.name, ident.email))
+    result.commit = git.commit_paths([SNAPSHOT_DIR], message, commit_identity(config, git.path))
     if result.commit is not None:
         result.message = message
         if options.push:
             git.push_branch(config.spec.main_branch)
             result.pushed = True
     return result
+
+
+def keep_unread(reading: ClusterReading, old: dict[str, bytes], new: dict[str, bytes]) -> list[str]:
+    """Guests whose config read failed keep their previous snapshot file; returns why.
+
+    A failed read (an offline node, an error, a malformed value) says nothing
+    about the guest's config, so the file from the last good read stays as it
+    is; a guest seen for the first time gets a file that records the error.
+    """
+    reasons: list[str] = []
+    for vmid, extras in sorted(reading.extras.items()):
+        if extras.error is None or extras.snapshots is not None:
+            continue
+        guest = reading.live.guests.get(vmid)
+        if guest is None or guest.config is not None:
+            continue  # a partial read (snapshots, agent): the config is there
+        previous = [p for p in old if vmid_of(p) == vmid]
+        if previous:
+            for path in [p for p in new if vmid_of(p) == vmid]:
+                del new[path]
+            for path in previous:
+                new[path] = old[path]
+        reasons.append(f"vmid {vmid}: {extras.error}")
+    return reasons
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:
