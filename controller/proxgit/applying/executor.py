@@ -91,7 +91,7 @@ class GuestExecutor:
         Waits up to ``timeouts.lock`` with a progress line, then refuses naming the
         lock. Returns the config read once the lock cleared, and whether it waited.
         """
-        lock = config.get("lock")
+        lock = self._lock_of(path, config)
         if not lock:
             return config, False
         limit = float(self.api.cluster.timeouts.lock)
@@ -113,8 +113,15 @@ class GuestExecutor:
             if self.api.cancel.wait(self.lock_poll):
                 raise GuestFailed(f"apply interrupted while the guest was locked ({lock})")
             config = self._read_config(path)
-            lock = config.get("lock")
+            lock = self._lock_of(path, config)
         return config, True
+
+    def _lock_of(self, path: str, config: dict[str, Any]) -> str | None:
+        """The guest's lock (clone, backup, migrate, ...): in its config, or its status."""
+        if config.get("lock"):
+            return str(config["lock"])
+        status = self.api.get(f"{path}/status/current", expect=dict)
+        return str(status["lock"]) if status.get("lock") else None
 
     def _write_config(self, path: str, config: dict[str, Any], params: dict[str, Any]) -> None:
         """PUT ``params`` with the digest of ``config``, then read the guest back and
