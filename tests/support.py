@@ -49,7 +49,10 @@ def config_yaml(
     apply: bool = True,
     policy: str | None = None,
     extra: str = "",
+    identity: str = "git-author",
 ) -> str:
+    """proxgit.yaml for tests; deletions are decided in ``identity`` mode (author strings by
+    default here; tests/deletions_trust attacks the forge and signatures modes)."""
     apply_block = (
         "  apply:\n    enabled: true\n    confirm: allow-edit-and-add-actions\n" if apply else ""
     )
@@ -68,6 +71,10 @@ def config_yaml(
     """)
     )
     policy_block = textwrap.indent(policy_block, "  ")
+    if "  deletions:\n" in extra:
+        extra = extra.replace("  deletions:\n", f"  deletions:\n    identity: {identity}\n", 1)
+    else:
+        extra = f"  deletions:\n    identity: {identity}\n{extra}"
     return (
         "apiVersion: proxgit/v1\nkind: Config\nspec:\n  clusters:\n    lab:\n"
         f"      url: {url}\n      tokenId: '{TOKEN_ID}'\n"

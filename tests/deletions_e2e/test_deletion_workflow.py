@@ -107,7 +107,7 @@ def test_happy_path(requested: GitRepo, pve: Any) -> None:
     [
         (BOB, {"approve": True}, "requester"),
         (MALLORY, {"approve": True}, "approve_deletion"),
-        (BOB, {"approve": True, "requester": {"name": "Carol", "email": "carol@example.com"}}, ""),
+        (BOB, {"approve": True, "requester": {"handle": "carol@example.com"}}, "requester"),
     ],
     ids=["self-approval", "not-in-policy", "requester-spoofs-name"],
 )
@@ -217,7 +217,7 @@ def test_crash_between_destroy_and_archive_recovers_without_second_destroy(
     assert not (requested.path / REQUEST).exists()
 
 
-def test_self_approval_allowed_when_configured(
+def test_self_approval_allowed_later_does_not_apply_to_an_open_request(
     requested: GitRepo, pve: Any, fakepve_cafile: str
 ) -> None:
     requested.commit(
@@ -231,8 +231,12 @@ def test_self_approval_allowed_when_configured(
     )
     push(requested)
     edit_request(requested, BOB, approve=True)
-    assert cli(requested, "deletions", "execute").exit_code == 0
-    assert destroys(pve) == 1
+    # The rules a request opened under judge it: allowing self-approval afterwards does not
+    # let the requester approve this one.
+    result = cli(requested, "deletions", "execute")
+    assert result.exit_code == 3, result.output
+    assert "requester" in result.output
+    assert destroys(pve) == 0
 
 
 def test_list_shows_state(requested: GitRepo, pve: Any) -> None:

@@ -123,7 +123,8 @@ def authenticate_removal(
             "fetch the full history (fetch-depth: 0)"
         )
     rules = rules_at(history, head)
-    vouched = Authority(history, rules, forge=forge, repo_root=repo.path).vouch(removal)
+    authority = Authority(history, rules, forge=forge, repo_root=repo.path, head=head)
+    vouched = authority.vouch(removal)
     if vouched.problem is not None or not vouched.people:
         raise NoRequest(
             f"removal {removal.sha[:12]} of {removed_path} has no authenticated requester "

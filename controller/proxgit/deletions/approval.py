@@ -411,7 +411,9 @@ class _Decider:
 
     def _authority(self) -> Authority:
         assert self.rules is not None
-        return Authority(self.git, self.rules, forge=self.forge, repo_root=self.repo_path)
+        return Authority(
+            self.git, self.rules, forge=self.forge, repo_root=self.repo_path, head=self.revision
+        )
 
     def _introducer(self, head: str) -> Commit:
         """Walk back through the same requestId and decision to the commit that set it."""

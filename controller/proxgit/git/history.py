@@ -122,6 +122,19 @@ class History:
         )
         return done.returncode == 0
 
+    def landing_commit(self, sha: str, head: str) -> str | None:
+        """The commit on ``head``'s first-parent chain that brought ``sha`` in (a merge
+        commit for a merged branch; ``sha`` itself when it is on the chain)."""
+        out = self.run("rev-list", "--first-parent", "--ancestry-path", f"{sha}..{head}")
+        lines = out.split()
+        if lines:
+            return lines[-1] if not self._on_chain(sha, head) else sha
+        return sha if self.is_ancestor(sha, head) else None
+
+    def _on_chain(self, sha: str, head: str) -> bool:
+        out = self.run("rev-list", "--first-parent", head)
+        return sha in out.split()
+
     def is_shallow(self) -> bool:
         return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
 

@@ -119,7 +119,9 @@ class Authority:
         *,
         forge: Callable[[], PullRequestSource | None] | None = None,
         repo_root: Path | None = None,
+        head: str = "HEAD",
     ) -> None:
+        self.head = head
         self.history = history
         self.rules = rules
         self._forge_factory = forge
@@ -206,6 +208,10 @@ class Authority:
             )
         try:
             change = self._forge.merged_change_of(commit.sha)
+            if change is None:  # some forges know only the commit a merge made on main
+                landing = self.history.landing_commit(commit.sha, self.head)
+                if landing is not None and landing != commit.sha:
+                    change = self._forge.merged_change_of(landing)
         except ForgeError as err:
             return Vouched(problem=f"the forge could not say who made {commit.sha[:12]}: {err}")
         if change is None:

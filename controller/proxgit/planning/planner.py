@@ -15,6 +15,7 @@ from typing import Any
 from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
+from proxgit.models.people import resolve, roles_granting
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect
 from proxgit.planning.plan import (
     Action,
@@ -504,14 +505,10 @@ def _check_permission(change: GuestChange, config: Config, actor: list[str] | No
         return
     suffix = "vm" if change.kind == "VirtualMachine" else "container"
     needed = Permission(f"{change.action.value}_{suffix}")
-    for role in policy.roles.values():
-        if role.clusters is not None and change.cluster not in role.clusters:
-            continue
-        members = {m.lower() for m in role.members}
-        if members & {a.lower() for a in actor} and (
-            needed in role.permissions or Permission.all in role.permissions
-        ):
-            return
+    if any(
+        roles_granting(config, resolve(policy, handle), needed, change.cluster) for handle in actor
+    ):
+        return
     change.blockers.append(
         Finding(
             code="permission-denied",

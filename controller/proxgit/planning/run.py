@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxgit.git import History
 from proxgit.loading import DesiredState, load_directory, load_revision
-from proxgit.planning.plan import Plan
+from proxgit.planning.plan import Finding, Plan
 from proxgit.planning.planner import build_plan, reads_for
+from proxgit.planning.security import security_findings
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory, read_live_state
 
@@ -53,7 +55,33 @@ def run_plan(
         clients=clients or client_factory(head_state.config, repo),
     )
     plan = build_plan(head_state, live, base=base_state, actor=actor)
+    plan.warnings.extend(_security(repo, head, base, head_state, base_state))
     return PlanRun(plan=plan, head=head_state, base=base_state, live=live)
+
+
+def _security(
+    repo: Path,
+    head: str | None,
+    base: str | None,
+    head_state: DesiredState,
+    base_state: DesiredState | None,
+) -> list[Finding]:
+    signers = head_state.config.spec.deletions.allowed_signers
+    head_signers: str | None
+    base_signers: str | None = None
+    if head is None:
+        path = repo / signers
+        head_signers = path.read_text(encoding="utf-8") if path.is_file() else None
+    else:
+        head_signers = History(repo).read(head, signers)
+    if base is not None and base_state is not None:
+        base_signers = History(repo).read(base, base_state.config.spec.deletions.allowed_signers)
+    return security_findings(
+        base_state.config if base_state else None,
+        head_state.config,
+        base_signers=base_signers,
+        head_signers=head_signers if base_state else None,
+    )
 
 
 def _head_sha(repo: Path) -> str | None:
