@@ -38,7 +38,8 @@ CT_TEMPLATES = (
 )
 
 
-def _git(cwd: Path, *args: str, author: tuple[str, str] = ALICE) -> str:
+def _git(cwd: Path, *args: str, author: tuple[str, str] = ALICE, key: Path | None = None) -> str:
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"] if key else []
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": author[0],
@@ -49,8 +50,32 @@ def _git(cwd: Path, *args: str, author: tuple[str, str] = ALICE) -> str:
         "GIT_CONFIG_NOSYSTEM": "1",
     }
     return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+        ["git", *signing, *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def _keypair(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@demo", "-f", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    return key
+
+
+def _signatures_mode(work: Path, keys: dict[str, Path]) -> None:
+    """The demo decides deletions by SSH signatures: people's keys in the allowed signers."""
+    config = work / "proxgit.yaml"
+    text = config.read_text().replace("    identity: forge\n", "    identity: signatures\n")
+    config.write_text(text)
+    signers = work / ".proxgit" / "allowed_signers"
+    lines = [signers.read_text().rstrip("\n")]
+    for principal, key in keys.items():
+        public = " ".join(Path(f"{key}.pub").read_text().split()[:2])
+        lines.append(f'{principal} namespaces="git" {public}')
+    signers.write_text("\n".join(lines) + "\n")
 
 
 def step(title: str) -> None:
@@ -189,6 +214,8 @@ def run_demo(workdir: Path | None = None) -> Path:
     }
     os.environ["PROXGIT_LAB_TOKEN_SECRET"] = DEMO_TOKEN
     os.environ["PROXGIT_PROD_TOKEN_SECRET"] = DEMO_TOKEN
+    keys = {who: _keypair(base / "keys", who) for who in ("proxgit", "alice", "erin", "grace")}
+    os.environ["PROXGIT_SIGNING_KEY"] = keys["proxgit"].read_text()
     for name, fake in fakes.items():
         click.echo(f"cluster {name}: {fake.url}")
     try:
@@ -196,6 +223,14 @@ def run_demo(workdir: Path | None = None) -> Path:
         _git(base, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
         shutil.copytree(EXAMPLE_REPO, work)
         _point_config_at(work, fakes)
+        _signatures_mode(
+            work,
+            {
+                "alice@example.net": keys["alice"],
+                "erin@example.net": keys["erin"],
+                "grace": keys["grace"],
+            },
+        )
         _git(work, "init", "--quiet", "--initial-branch=main")
         _git(work, "add", "-A")
         _git(work, "commit", "--quiet", "-m", "Desired state of lab and prod")
@@ -277,22 +312,28 @@ def run_demo(workdir: Path | None = None) -> Path:
         _show(work, "reflect", "--push")
         click.echo(_git(work, "log", "-1", "--format=commit by %an <%ae>: %s"))
 
-        step("A pull request removing web-02, merged by Erin (an approver)")
+        step("Erin removes web-02 in a commit she signs with her SSH key")
         _git(work, "rm", "--quiet", "clusters/lab/vms/web-02.yaml", author=ERIN)
-        _git(work, "commit", "--quiet", "-m", "Retire web-02", author=ERIN)
+        _git(work, "commit", "--quiet", "-S", "-m", "Retire web-02", author=ERIN, key=keys["erin"])
         _git(work, "push", "--quiet", "origin", "main")
         _show(work, "apply", "--push")
         request = work / "deletions" / "lab-102.yaml"
-        click.echo(f"\n{request.relative_to(work)} (head):")
-        click.echo("\n".join(request.read_text().splitlines()[:24]))
+        click.echo(f"\n{request.relative_to(work)} (head, opened in a commit proxgit signed):")
+        click.echo("\n".join(request.read_text().splitlines()[:26]))
 
-        step("Erin approves her own request: refused (four eyes)")
-        _approve(work, request, ERIN)
+        step("A forged approval: author set to Grace, but not signed by her key")
+        _approve(work, request, GRACE, None)
         _show(work, "deletions", "execute")
-
-        step("Erin withdraws her approval; Grace, another approver, approves in her own commit")
         _git(work, "revert", "--no-edit", "HEAD", author=ERIN)
-        _approve(work, request, GRACE)
+
+        step("Erin tries to approve her own request with her signing key: refused (four eyes)")
+        _as_person(work, ERIN, keys["erin"])
+        _show(work, "deletions", "approve", "lab-102")
+        click.echo(_git(work, "log", "-1", "--format=head is still %h %an: %s"))
+
+        step("Grace, another approver, approves with her signing key")
+        _as_person(work, GRACE, keys["grace"])
+        _show(work, "deletions", "approve", "lab-102", "--push")
         _show(work, "deletions", "list")
         _show(work, "deletions", "execute", "--push")
 
@@ -306,13 +347,27 @@ def run_demo(workdir: Path | None = None) -> Path:
     return work
 
 
-def _approve(work: Path, request: Path, author: tuple[str, str]) -> None:
+def _approve(work: Path, request: Path, author: tuple[str, str], key: Path | None) -> None:
     text = request.read_text().replace("approve: false", "approve: true")
     request.write_text(text)
     _git(work, "add", str(request.relative_to(work)))
-    _git(work, "commit", "--quiet", "-m", f"Approve {request.stem}", author=author)
+    sign = ["-S"] if key else ["--no-gpg-sign"]
+    _git(work, "commit", "--quiet", *sign, "-m", f"Approve {request.stem}", author=author, key=key)
     _git(work, "push", "--quiet", "origin", "main")
-    click.echo(f"{author[0]} <{author[1]}> committed approve: true to {request.name}")
+    how = "signed with her key" if key else "unsigned"
+    click.echo(f"{author[0]} <{author[1]}> committed approve: true to {request.name} ({how})")
+
+
+def _as_person(work: Path, person: tuple[str, str], key: Path) -> None:
+    """Configure the clone as a person's own would be: name, email, SSH signing key."""
+    for name, value in (
+        ("user.name", person[0]),
+        ("user.email", person[1]),
+        ("gpg.format", "ssh"),
+        ("user.signingkey", str(key)),
+    ):
+        _git(work, "config", name, value)
+    click.echo(f"git config: {person[0]} <{person[1]}>, signing key {key.name}")
 
 
 def _show(work: Path, *args: str) -> None:

@@ -144,7 +144,8 @@ def decide_locally(
                 f"rejection not committed: only the requester or an approver may reject "
                 f"({who.label} is neither)"
             )
-    commit = _write_and_commit(repo, path, request_id, approve, reason, bool(sign), push)
+    branch = state.config.spec.main_branch
+    commit = _write_and_commit(repo, path, request_id, approve, reason, bool(sign), push, branch)
     done = "approved" if approve else "rejected"
     return Decided(message=f"{done} {request_id} in {commit[:12]}{hint}", commit=commit)
 
@@ -157,6 +158,7 @@ def _write_and_commit(
     reason: str | None,
     sign: bool,
     push: bool,
+    branch: str,
 ) -> str:
     yaml = YAML()
     yaml.width = 4096
@@ -178,7 +180,8 @@ def _write_and_commit(
         raise RepositoryError(f"git commit failed: {last}")
     sha = History(repo).resolve("HEAD")
     if push:
-        pushed = _run_git(repo, "push", "--quiet")
+        # forge mode: push a branch of your own and open a pull request instead of --push
+        pushed = _run_git(repo, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
         if pushed.returncode != 0:
             last = (pushed.stderr.strip().splitlines() or ["?"])[-1]
             raise RepositoryError(f"git push failed: {last}")

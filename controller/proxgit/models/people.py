@@ -57,6 +57,8 @@ def handles_of(policy: Policy | None, person: str) -> set[str]:
 def resolve(policy: Policy | None, handle: str) -> Who:
     """The person a handle belongs to (None when nobody lists it)."""
     wanted = _norm(handle)
+    if policy is not None and handle in policy.people:  # an SSH principal naming the person
+        return Who(handle=handle, person=handle, name=policy.people[handle].name)
     for key, entry in (policy.people if policy else {}).items():
         if wanted in {_norm(h) for h in (*entry.emails, *entry.logins)}:
             return Who(handle=handle, person=key, name=entry.name)
