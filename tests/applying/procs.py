@@ -31,7 +31,8 @@ def setup_repo(
     repo = GitRepo(root)
     config = config_yaml(pve.url, pve.cafile)
     if cluster_extra:
-        config = config.replace("      allowWrites: true\n", "      allowWrites: true\n" + cluster_extra)
+        marker = "      allowWrites: true\n"
+        config = config.replace(marker, marker + cluster_extra)
     repo.commit({"proxgit.yaml": config, **files}, "Configure proxgit")
     repo.git("push", "--quiet", "origin", "main")
     return repo
@@ -114,6 +115,5 @@ def remote_journals(repo: GitRepo) -> list[dict[str, Any]]:
         repo.path.parent, *git, "ls-tree", "--name-only", "main", ".proxgit/journal/"
     ).split()
     return [
-        json.loads(GitRepo.git_in(repo.path.parent, *git, "show", f"main:{name}"))
-        for name in names
+        json.loads(GitRepo.git_in(repo.path.parent, *git, "show", f"main:{name}")) for name in names
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -157,10 +158,8 @@ def main() -> None:
     parser.add_argument("--key", required=True)
     parser.add_argument("--time-scale", type=float, default=0.0)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        pass
 
 
 class PveProcess:
