@@ -68,9 +68,9 @@ def kill_trials(tmp: Path, seed: int, trials: int) -> dict[str, int]:
             kill_after = rng.randint(1, GUESTS * 6)
             process = start(repo.path, "apply", "--push", "--lock-lease", LEASE, host="host-a")
 
-            def pushed_not_moved(repo: GitRepo = repo) -> bool:
+            def pushed_not_moved(repo: GitRepo = repo, tip: str | None = main_before) -> bool:
                 return (
-                    remote_ref(repo, "refs/heads/main") != main_before
+                    remote_ref(repo, "refs/heads/main") != tip
                     and remote_ref(repo, "refs/proxgit/applied/lab") is None
                 )
 
@@ -78,7 +78,10 @@ def kill_trials(tmp: Path, seed: int, trials: int) -> dict[str, int]:
                 return pve.request_total() - before >= kill_after
 
             point = pushed_not_moved if between else reached
-            wait_for(lambda point=point: point() or process.poll() is not None, timeout=120)
+            wait_for(
+                lambda point=point, process=process: point() or process.poll() is not None,
+                timeout=120,
+            )
             if process.poll() is None:
                 process.kill()
                 counts["between-push-and-ref" if between else "mid-run"] += 1
@@ -111,9 +114,8 @@ def kill_trials(tmp: Path, seed: int, trials: int) -> dict[str, int]:
             # when the re-run found the revision already applied and needed no lock
             lock = remote_ref(repo, "refs/proxgit/locks/lab")
             if lock is not None:
-                owner = GitRepo.git_in(
-                    repo.path.parent, "--git-dir", str(repo.remote), "log", "-1", "--format=%B", lock
-                )
+                git = ["--git-dir", str(repo.remote)]
+                owner = GitRepo.git_in(repo.path.parent, *git, "log", "-1", "--format=%B", lock)
                 assert '"owner": "host-a:' in owner, f"trial {trial}: {owner}"
             journals = remote_journals(repo)
             assert journals, f"trial {trial}: no journal"

@@ -252,9 +252,12 @@ def test_unreachable_cluster_keeps_its_snapshot_and_exits_1(seeded: GitRepo, pve
 
 
 def test_guest_on_an_offline_node_does_not_fail_the_cluster(seeded: GitRepo, pve: Any) -> None:
+    # The other guests are reflected and committed; the run exits 1 and says which
+    # guest could not be read (issue 12: a failed read is never a silent success).
     pve.add_vm(400, "stranded", node="pve3", status="running", config={"memory": 1024})
     result = run(seeded, "reflect")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert "1 guest(s) not read" in result.output and "vmid 400" in result.output
     stranded = yaml.safe_load((seeded.path / "snapshot/lab/guests/400-stranded.yaml").read_text())
     assert stranded["error"] == "node pve3 is offline; config not read"
     assert "config" not in stranded
