@@ -165,7 +165,8 @@ def process_requests(
             continue
         redeclared = state.guests.get((cluster, vmid))
         if redeclared is not None:
-            again = history.addition_of(redeclared.path, revision, since=trusted.spec.removed_in)
+            removed = history.commit_named(trusted.spec.removed_in)
+            again = history.addition_of(redeclared.path, revision, since=removed)
             outcome.state = "withdrawn"
             outcome.withdrawn_in = again.sha if again else revision
             outcome.message = (
@@ -226,8 +227,8 @@ def _rederive(
     key = (guest.cluster, guest.vmid)
     if key in state.guests:
         return f"vmid {guest.vmid} is declared at {revision[:12]}; nothing destroyed"
-    declared_in = history.try_resolve(request.spec.declared_in)
-    removed_in = history.try_resolve(request.spec.removed_in)
+    declared_in = history.commit_named(request.spec.declared_in)
+    removed_in = history.commit_named(request.spec.removed_in)
     if declared_in is None or removed_in is None:
         return (
             f"the revisions the request names ({request.spec.declared_in[:12]}, "

@@ -11,6 +11,7 @@ itself (``git log --format=%G?`` with ``gpg.ssh.allowedSignersFile`` for SSH,
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from proxgit.errors import RepositoryError
+
+_COMMIT_ID = re.compile(r"[0-9a-fA-F]{7,64}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,12 @@ class History:
             return self.resolve(revision)
         except RepositoryError:
             return None
+
+    def commit_named(self, text: str) -> str | None:
+        """The commit a file names by its id (hex only: never a ref, range or option)."""
+        if not _COMMIT_ID.fullmatch(text):
+            return None
+        return self.try_resolve(text)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is ``newer`` or one of its ancestors."""
