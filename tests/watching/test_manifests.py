@@ -151,6 +151,9 @@ def test_each_shard_gets_exactly_its_clusters_secrets(name: str) -> None:
     config = yaml.safe_load((EXAMPLE / "proxgit.yaml").read_text())
     cluster = config["spec"]["clusters"][shard]
     needed_env = {cluster["tokenSecretFrom"]["env"]}
+    # every shard signs its own commits and asks the forge who requested and approved
+    needed_env.add(config["spec"]["commitIdentity"]["signingKeyFrom"]["env"])
+    needed_env.add(config["spec"]["forge"]["tokenFrom"]["env"])
     needed_files: set[str] = set()
     for guest in sorted((EXAMPLE / "clusters" / shard).glob("*/*.yaml")):
         envs, files = _secret_refs(guest)
