@@ -54,8 +54,18 @@ def pull(people: GitRepo) -> None:
             time.sleep(0.1)
 
 
+_PEOPLE = threading.Lock()  # the racer thread and the main thread share one clone
+
+
 def push(
     people: GitRepo, files: dict[str, str | None], message: str, author: tuple[str, str] = ALICE
+) -> None:
+    with _PEOPLE:
+        _push(people, files, message, author)
+
+
+def _push(
+    people: GitRepo, files: dict[str, str | None], message: str, author: tuple[str, str]
 ) -> None:
     pull(people)
     people.commit(files, message, author=author)
