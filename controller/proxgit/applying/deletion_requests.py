@@ -24,6 +24,7 @@ from proxgit.git import GitRepository, History
 from proxgit.identity.authority import Authority, PullRequestSource, rules_at
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
+from proxgit.models.config import IdentityMode
 from proxgit.models.people import Who
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -155,6 +156,14 @@ def open_request(
     target = repo.path / path
     if target.exists():
         return path  # opened by an earlier run of this revision
+    ident = config.spec.commit_identity
+    if config.spec.identity_mode != IdentityMode.git_author and (
+        ident is None or ident.signing_key_from is None
+    ):
+        raise NoRequest(
+            "proxgit has no signing key (commitIdentity.signingKeyFrom) and only requests in "
+            "commits it signed count; set one, the guest stays as it is"
+        )
     asked = authenticate_removal(repo, removed.path, base=base, head=revision, forge=forge)
     ttl = config.spec.deletions.ttl
     requester: dict[str, Any] = {"handle": asked.requester.handle, "via": asked.via}

@@ -405,8 +405,8 @@ class _Decider:
         if self.config.spec.identity_mode == IdentityMode.git_author or self.key.public_key:
             return ""
         return (
-            " (proxgit's signing key is not available here: set commitIdentity.signingKeyFrom, "
-            "or list proxgit's public key under its commit email in the allowed signers)"
+            " (proxgit's signing key is not available here: set commitIdentity.signingKeyFrom "
+            "and its secret; only the key proxgit holds recognises its requests)"
         )
 
     def _authority(self) -> Authority:

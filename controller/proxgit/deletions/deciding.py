@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from proxgit.deletions.approval import REQUEST_NAME
 from proxgit.deletions.executing import decide
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
-from proxgit.git import History
+from proxgit.git import GitRepository
 from proxgit.loading import load_directory
 from proxgit.models.config import IdentityMode, Permission
 from proxgit.models.people import Who, resolve, roles_granting
@@ -48,13 +48,16 @@ def request_file(repo: Path, request_id: str) -> tuple[str, Any]:
     return state.deletion_requests[request_id][0], state
 
 
-def _run_git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+def _config(repo: Path, key: str) -> str:
+    try:
+        return GitRepository(repo).run("config", "--get", key).strip()
+    except RepositoryError:
+        return ""  # not set
 
 
 def _local_signer(repo: Path, signers: str) -> str | None:
     """The principal the local signing key has in ``signers``, if any."""
-    configured = _run_git(repo, "config", "user.signingkey").stdout.strip()
+    configured = _config(repo, "user.signingkey")
     if not configured:
         return None
     key_text = configured
@@ -121,7 +124,7 @@ def decide_locally(
             who = resolve(rules.config.spec.policy, principal)
             sign = True
         else:
-            email = _run_git(repo, "config", "user.email").stdout.strip()
+            email = _config(repo, "user.email")
             who = resolve(rules.config.spec.policy, email) if email else None
         if who is None:
             raise GateRefused(f"{verb} not committed: git has no user.email here")
@@ -172,17 +175,22 @@ def _write_and_commit(
     with target.open("w", encoding="utf-8") as handle:
         yaml.dump(data, handle)
     verb = "Approve" if approve else "Reject"
-    args = ["commit", "--quiet", "-S" if sign else "--no-gpg-sign"]
-    done = _run_git(repo, *args, "-m", f"{verb} deletion request {request_id}", "--", path)
-    if done.returncode != 0:
-        _run_git(repo, "checkout", "--", path)
-        last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        raise RepositoryError(f"git commit failed: {last}")
-    sha = History(repo).resolve("HEAD")
+    git = GitRepository(repo)
+    try:
+        git.run(
+            "commit",
+            "--quiet",
+            "-S" if sign else "--no-gpg-sign",
+            "-m",
+            f"{verb} deletion request {request_id}",
+            "--",
+            path,
+        )
+    except RepositoryError as err:
+        git.run("checkout", "--", path)
+        raise RepositoryError(f"nothing committed: {err.message}") from None
+    sha = git.resolve("HEAD")
     if push:
         # forge mode: push a branch of your own and open a pull request instead of --push
-        pushed = _run_git(repo, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
-        if pushed.returncode != 0:
-            last = (pushed.stderr.strip().splitlines() or ["?"])[-1]
-            raise RepositoryError(f"git push failed: {last}")
+        git.run("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
     return sha

@@ -133,6 +133,10 @@ def process_requests(
     config = state.config
     identity = commit_identity(config, repo.path)
     key = proxgit_key(config, repo.path, revision)
+    if not key.held:
+        # Only the key proxgit holds proves a request is its own; a public key read from
+        # the repository could have been put there by anyone with push access.
+        key = ProxgitKey(public_key=None, held=False)
     forge = forge_source(config, repo.path)
     run = DeletionsRun()
     written: list[str] = []

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +91,7 @@ class History:
                 check=False,
             )
         except OSError as err:
-            raise RepositoryError(f"cannot run git: {err}") from None
+            raise RepositoryError(f"cannot run git (is it installed?): {err}") from None
         if check and done.returncode != 0:
             detail = done.stderr.strip().splitlines()
             last = detail[-1] if detail else f"exit code {done.returncode}"
@@ -201,6 +201,54 @@ class History:
             else:  # "<spec> missing" / "ambiguous"
                 result[spec] = None
         return result
+
+    def tree_files(
+        self, revision: str, paths: Iterable[str], suffixes: tuple[str, ...] = ()
+    ) -> Iterator[tuple[str, str]]:
+        """``(path, text)`` of every blob under ``paths`` at ``revision`` whose name ends in
+        one of ``suffixes`` (or is one of ``paths``): one ``ls-tree`` and one
+        ``cat-file --batch`` for all of them, fast for 10,000 files."""
+        wanted = list(paths)
+        listing = self._raw("ls-tree", "-r", "-z", "--full-tree", revision, "--", *wanted)
+        entries: list[tuple[str, str]] = []
+        for record in listing.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw_path = record.partition(b"\t")
+            _mode, kind, sha = meta.split()
+            name = raw_path.decode("utf-8", errors="replace")
+            if kind == b"blob" and (name in wanted or name.endswith(suffixes)):
+                entries.append((name, sha.decode()))
+        if not entries:
+            return
+        request = b"".join(sha.encode() + b"\n" for _, sha in entries)
+        out = self._raw("cat-file", "--batch", stdin=request)
+        offset = 0
+        for name, _sha in entries:
+            header_end = out.index(b"\n", offset)
+            size = int(out[offset:header_end].split()[2])
+            start = header_end + 1
+            yield name, out[start : start + size].decode("utf-8", errors="replace")
+            offset = start + size + 1
+
+    def dirty(self, paths: Iterable[str]) -> bool:
+        """Whether the working tree differs from HEAD under ``paths``."""
+        return bool(self.run("status", "--porcelain", "--", *paths).strip())
+
+    def _raw(self, *args: str, stdin: bytes | None = None) -> bytes:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(self.repo_path), *args],
+                input=stdin,
+                capture_output=True,
+                check=True,
+            ).stdout
+        except FileNotFoundError as err:
+            raise RepositoryError("git is not installed; proxgit needs the git command") from err
+        except subprocess.CalledProcessError as err:
+            message = err.stderr.decode(errors="replace").strip().splitlines()
+            detail = message[-1] if message else "no such revision or not a Git repository"
+            raise RepositoryError(f"{self.repo_path}: git {' '.join(args[:2])}: {detail}") from err
 
     def read(self, revision: str, path: str) -> str | None:
         spec = f"{revision}:{path}"

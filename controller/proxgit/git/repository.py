@@ -113,6 +113,23 @@ class GitRepository:
         self.remote = remote
         self._identity: Identity | None = None
 
+    @classmethod
+    def clone(cls, url: str, workdir: Path, *, branch: str) -> GitRepository:
+        """Clone ``url`` (``branch`` checked out) into ``workdir``; a one-line error on failure."""
+        workdir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            done = subprocess.run(
+                ["git", "clone", "--quiet", "--branch", branch, "--", url, str(workdir)],
+                capture_output=True,
+                text=True,
+            )
+        except OSError as err:
+            raise RepositoryError(f"cannot run git (is it installed?): {err}") from None
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1:] or ["git clone failed"]
+            raise RepositoryError(f"cloning {url}: {detail[0]}")
+        return cls(workdir)
+
     # --- reading ---------------------------------------------------------------
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:

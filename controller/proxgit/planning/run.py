@@ -6,7 +6,6 @@ apply (which re-plans at apply time) and the watch loop.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,28 +84,8 @@ def _security(
 
 
 def _head_sha(repo: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    history = History(repo)
+    head = history.try_resolve("HEAD")
+    if head is None:
         return None
-    dirty = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "status",
-            "--porcelain",
-            "--",
-            "proxgit.yaml",
-            "clusters",
-            "deletions",
-        ],
-        capture_output=True,
-        text=True,
-    ).stdout
-    return f"{out}+dirty" if dirty.strip() else out
+    return f"{head}+dirty" if history.dirty(("proxgit.yaml", "clusters", "deletions")) else head

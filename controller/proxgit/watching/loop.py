@@ -14,7 +14,6 @@ split a large estate, each taking only its own clusters' locks.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
-from proxgit.gitops import GitRepository
+from proxgit.git import GitRepository
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
 Log = Callable[[str], None]
@@ -128,23 +127,7 @@ class Watcher:
             return
         if not self.options.url:
             raise RepositoryError(f"{workdir}: not a Git clone and no --url to clone from")
-        workdir.parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                "git",
-                "clone",
-                "--quiet",
-                "--branch",
-                self.options.branch,
-                self.options.url,
-                str(workdir),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            detail = done.stderr.strip().splitlines()[-1:] or ["git clone failed"]
-            raise RepositoryError(f"cloning {self.options.url}: {detail[0]}")
+        GitRepository.clone(self.options.url, workdir, branch=self.options.branch)
 
     def sync(self) -> None:
         """Fetch the main branch and put any unpushed proxgit commits on top of it."""
