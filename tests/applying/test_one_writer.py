@@ -192,9 +192,7 @@ def test_a_non_json_answer_is_an_error_and_nothing_is_written(
     assert run(repo.path, "apply").code == 0
     repo.commit({vm_path("web"): small("web", 702, cores=2)}, "Two cores")
     repo.git("push", "--quiet", "origin", "main")
-    pve.call(
-        "answer", method="GET", suffix="/qemu/702/config", raw="<html>502 Bad Gateway</html>"
-    )
+    pve.call("answer", method="GET", suffix="/qemu/702/config", raw="<html>502 Bad Gateway</html>")
     since = pve.request_total()
     result = run(repo.path, "apply")
     assert result.code == 1, result
@@ -288,5 +286,3 @@ def test_a_guest_lock_that_never_clears_is_refused_by_name(tmp_path: Path, pve: 
     result = run(repo.path, "apply")
     assert result.code == 1, result
     assert "locked (backup)" in result.out and "timeouts.lock" in result.out
-
-
