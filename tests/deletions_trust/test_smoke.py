@@ -16,3 +16,29 @@ def test_signed_happy_path(scene: Callable[..., Scene]) -> None:
     assert result.exit_code == 0, result.output
     assert s.destroys() == 1
     assert not (s.repo.path / REQUEST).exists()
+
+
+def test_signing_key_never_leaves_the_process(scene: Callable[..., Scene]) -> None:
+    """proxgit's private key is used to sign, and appears in no output, file or commit."""
+    s = scene()
+    s.requested()
+    s.approve("bob")
+    outputs = [s.cli("deletions", "list").output, s.execute().output]
+    key_lines = [
+        line
+        for line in s.proxgit_key.read_text().splitlines()
+        if line and not line.startswith("-----")
+    ]
+    history = s.repo.git("log", "--all", "-p", "--format=%H %an %ae%n%B")
+    tracked = "".join(
+        p.read_text(errors="replace")
+        for p in s.repo.path.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    )
+    for line in key_lines:
+        for text in (*outputs, history, tracked):
+            assert line not in text
+    # and every commit proxgit made is signed with it
+    for sha in s.repo.git("log", "--format=%H", "--author=proxgit@noreply.invalid").split():
+        header = s.repo.git("cat-file", "commit", sha)
+        assert "BEGIN SSH SIGNATURE" in header, sha
