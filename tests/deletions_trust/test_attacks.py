@@ -782,6 +782,44 @@ def test_approval_from_a_side_history_before_the_opening_is_refused(scene: Make)
     untouched(s, result, REFUSED)
 
 
+def test_approval_toggled_off_and_on_by_someone_else_is_theirs(scene: Make) -> None:
+    """bob approved; mallory sets approve: false and back to true. The approval now in the
+    file is mallory's: 0."""
+    s = scene()
+    s.requested()
+    s.approve("bob")
+    s.commit({REQUEST: s.edit_request(approve=False)}, "Off", who="mallory")
+    s.commit({REQUEST: s.edit_request(approve=True)}, "On", who="mallory")
+    s.push()
+
+    result = s.execute()
+
+    untouched(s, result, REFUSED)
+
+
+def test_removed_again_after_withdrawal_starts_a_new_lifecycle(scene: Make) -> None:
+    """Approved, re-declared (withdrawn by apply), removed again: the new request waits
+    for a new approval; bob's old one does not carry over."""
+    s = scene()
+    s.requested()
+    declared = s.read(vm_path("web-01"), s.request_data()["spec"]["declaredIn"])
+    s.approve("bob")
+    s.commit({vm_path("web-01"): declared}, "Keep web-01", who="carol")
+    s.push()
+    assert s.apply().exit_code == 0
+    assert s.archived()[0]["status"]["state"] == "withdrawn"
+    s.remove(who="alice")
+    assert s.apply().exit_code == 0
+    assert s.tagged()
+    listed = s.cli("deletions", "list")
+    assert "pending" in listed.output, listed.output
+
+    result = s.execute()
+
+    untouched(s, result, 0)
+    assert (s.repo.path / REQUEST).exists()
+
+
 # --- gates and the live guest ---------------------------------------------------------------
 
 
