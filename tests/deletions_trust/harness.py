@@ -420,6 +420,16 @@ class ForgeScene(Scene):
             self.push()
         return commit, merge
 
+    def declare(self, name: str = "web-01", vmid: int = 101, *, who: str = "alice") -> str:
+        """Declared through ``who``'s merged pull request (forge mode refuses direct pushes)."""
+        _, merge = self.pull_request(
+            who, {vm_path(name): vm_yaml(name, vmid, extra=WEB)}, f"Add {name}"
+        )
+        result = self.apply()
+        assert result.exit_code == 0, result.output
+        assert merge is not None
+        return merge
+
     def requested_by_pr(self, login: str = "alice") -> None:
         """web-01 declared and applied, removed through ``login``'s merged pull request."""
         self.declare()

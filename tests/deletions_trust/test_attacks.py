@@ -996,14 +996,16 @@ def test_forge_approval_pushed_directly(forge_scene: MakeForge) -> None:
 
 
 def test_forge_removal_pushed_directly_opens_no_request(forge_scene: MakeForge) -> None:
+    """A direct push carries no forge identity: apply refuses the removal (issue 11 build
+    7), opens no request and leaves the guest as it is."""
     s = forge_scene("gitlab")
     s.declare()
     s.remove(who="alice")
 
     applied = s.apply()
 
-    assert applied.exit_code == 0, applied.output
-    assert "deletion request not opened" in applied.output, applied.output
+    assert applied.exit_code == REFUSED, applied.output
+    assert "refused by policy" in applied.output, applied.output
     assert not (s.repo.path / REQUEST).exists()
     assert not s.tagged()
     result = s.execute()
@@ -1046,22 +1048,51 @@ def test_forge_approval_merged_after_expiry(forge_scene: MakeForge) -> None:
     assert "after the request expired" in result.output, result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 build 7 not enforced: in forge mode a removal merged through the pull "
-    "request of an account with no delete_vm (here bob's second account, not in "
-    "policy.people) still opens a request, and bob approves it alone with his listed account",
-)
 def test_forge_removal_by_an_account_without_delete_permission(forge_scene: MakeForge) -> None:
+    """bob's second account (not in policy.people, so no delete_vm) removes web-01 in a
+    merged pull request; bob would approve it with his listed account. Apply enforces the
+    policy on the pull request's author: no request, nothing to approve."""
     s = forge_scene("github")
     s.declare()
     s.pull_request("bob-alt", {vm_path("web-01"): None}, "Remove web-01")
+
     applied = s.apply()
-    assert applied.exit_code in (0, 3), applied.output
-    if (s.repo.path / REQUEST).exists():
-        s.approval_pr("bob")
+
+    assert applied.exit_code == REFUSED, applied.output
+    assert not (s.repo.path / REQUEST).exists()
+    assert not s.tagged()
+    result = s.execute()
+    untouched(s, result, 0)
+
+
+def test_forge_hand_written_request_approved_through_a_members_pr(forge_scene: MakeForge) -> None:
+    """Forge mode checks proxgit's signature on the opening too: a request mallory wrote in
+    proxgit's name, approved through bob's merged pull request, destroys nothing."""
+    s = forge_scene("github")
+    s.declare()
+    stray_vm(s)
+    text = s.request_text(vmid=500, name="stray", removed_in=s.head(), declared_in=s.head())
+    s.commit({"deletions/lab-500.yaml": text}, "Open", who="mallory", author=PROXGIT, sign=False)
+    s.push()
+    approved = s.edit_request("deletions/lab-500.yaml", approve=True)
+    s.repo.git("checkout", "--quiet", "--", "deletions/lab-500.yaml")
+    s.pull_request("bob", {"deletions/lab-500.yaml": approved}, "Approve")
 
     result = s.execute()
 
-    assert s.destroys() == 0, result.output
-    assert s.alive()
+    untouched(s, result, REFUSED, 500, 101)
+
+
+@pytest.mark.parametrize("request_id", ["../proxgit", "lab-101/../../proxgit", "lab-999"])
+def test_deletions_approve_takes_ids_not_paths(scene: Make, request_id: str) -> None:
+    s = scene()
+    s.requested()
+    s.use_identity("bob")
+    head = s.head()
+
+    result = s.cli("deletions", "approve", request_id, "--push")
+
+    assert result.exit_code != 0, result.output
+    assert s.head() == head and s.repo.git("status", "--porcelain") == ""
+    assert s.execute().exit_code == 0
+    assert s.destroys() == 0
