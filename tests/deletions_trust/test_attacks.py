@@ -1059,6 +1059,8 @@ def test_forge_removal_by_an_account_without_delete_permission(forge_scene: Make
     applied = s.apply()
 
     assert applied.exit_code == REFUSED, applied.output
+    assert "refused by policy: delete lab/web-01" in applied.output
+    assert "github:bob-alt" in applied.output and "delete_vm" in applied.output
     assert not (s.repo.path / REQUEST).exists()
     assert not s.tagged()
     result = s.execute()

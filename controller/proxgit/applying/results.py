@@ -12,6 +12,7 @@ class GuestState(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     skipped = "skipped"
+    refused = "refused"
     pending_restart = "pending-restart"
     deletion_pending = "deletion-pending"
 

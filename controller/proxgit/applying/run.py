@@ -41,6 +41,7 @@ from proxgit.applying.secrets import SecretBox
 from proxgit.errors import GateRefused, LockTimeout, ProxgitError
 from proxgit.git import SKIP_CI, GitRepository, Identity, commit_identity
 from proxgit.identity.authority import forge_source
+from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
 from proxgit.planning.plan import Action
@@ -311,7 +312,28 @@ def _work(
     templates = [g for g in live_cluster.guests.values() if g.template]
     results: list[GuestResult] = []
     paths: list[str] = []
-    work = [c for c in plan.changes if c.action in (Action.create, Action.update)]
+    # forge mode: each change's pull request author must hold the permission for it
+    refused = policy_refusals(
+        repo.path, head, base, plan.changes, forge=forge_source(head.config, repo.path)
+    )
+    for change in plan.changes:
+        if change.vmid in refused:
+            results.append(
+                GuestResult(
+                    cluster=cluster,
+                    vmid=change.vmid,
+                    name=change.name,
+                    kind=change.kind,
+                    action=change.action.value,
+                    state=GuestState.refused,
+                    message=secrets.scrub(refused[change.vmid]),
+                )
+            )
+    work = [
+        c
+        for c in plan.changes
+        if c.action in (Action.create, Action.update) and c.vmid not in refused
+    ]
     # A guest whose config could not be used (a malformed value) fails alone.
     unreadable = [
         c
@@ -348,7 +370,7 @@ def _work(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results.extend(pool.map(run_one, work))
     for change in plan.changes:
-        if change.action != Action.delete:
+        if change.action != Action.delete or change.vmid in refused:
             continue
         old = base.guests.get((cluster, change.vmid)) if base else None
         live = live_cluster.guests.get(change.vmid)
@@ -385,6 +407,15 @@ def _work(
         results.append(result)
     failed = any(r.state == GuestState.failed for r in results)
     state = RunState.noop if not results else RunState.partial if failed else RunState.succeeded
+    if results and all(r.state == GuestState.refused for r in results):
+        message = "\n".join(r.message or "" for r in results)
+        return (
+            ClusterOutcome(cluster=cluster, state=RunState.refused, message=message),
+            results,
+            paths,
+        )
+    if any(r.state == GuestState.refused for r in results):
+        state = RunState.partial
     return ClusterOutcome(cluster=cluster, state=state, base_revision=last), results, paths
 
 

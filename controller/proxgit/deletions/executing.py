@@ -354,6 +354,8 @@ def _untag(client: ProxmoxClient, guest: LiveGuest | None, request: DeletionRequ
     path = f"nodes/{guest.node}/{guest.type}/{guest.vmid}/config"
     try:
         config = client.get(path)
+        if PENDING_DELETION_TAG not in split_tags(config.get("tags") or ""):
+            return  # not tagged (never was, or already untagged): nothing to write
         tags = [t for t in split_tags(config.get("tags") or "") if t != PENDING_DELETION_TAG]
         if tags:
             client.put(path, tags=";".join(tags), digest=config.get("digest"))
