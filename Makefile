@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint schemas bench venv clean
+.PHONY: test test-slow demo lint schemas bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow" tests
+
+# The slow suites (kill trials, soak, image build): CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check controller tests bench
