@@ -42,3 +42,24 @@ def test_signing_key_never_leaves_the_process(scene: Callable[..., Scene]) -> No
     for sha in s.repo.git("log", "--format=%H", "--author=proxgit@noreply.invalid").split():
         header = s.repo.git("cat-file", "commit", sha)
         assert "BEGIN SSH SIGNATURE" in header, sha
+
+
+def test_a_commit_posing_as_proxgits_is_not_skipped_by_apply(scene: Callable[..., Scene]) -> None:
+    """apply skips proxgit's own commits (journal, requests) to find the revision to apply;
+    a change authored as proxgit with [skip ci] but not signed by its key is not hidden."""
+    from tests.deletions_trust.harness import PROXGIT, WEB
+    from tests.support import vm_path, vm_yaml
+
+    s = scene()
+    s.declare()
+    posing = s.commit(
+        {vm_path("web-02"): vm_yaml("web-02", 102, extra=WEB)},
+        "proxgit apply: nothing\n\n[skip ci]",
+        who="mallory",
+        author=PROXGIT,
+    )
+    s.push()
+    result = s.apply()
+    assert result.exit_code == 0, result.output
+    assert f"apply {posing[:12]}" in result.output, result.output
+    assert s.alive(102)

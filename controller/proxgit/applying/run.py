@@ -39,7 +39,15 @@ from proxgit.applying.results import (
 )
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import GateRefused, LockTimeout, ProxgitError
-from proxgit.git import SKIP_CI, GitRepository, Identity, commit_identity
+from proxgit.git import (
+    SKIP_CI,
+    GitRepository,
+    History,
+    Identity,
+    allowed_signers_line,
+    commit_identity,
+    public_key_of,
+)
 from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.loading import DesiredState, load_revision
@@ -80,12 +88,23 @@ def identity_of(state: DesiredState, base_dir: Path | None = None) -> Identity:
 
 
 def newest_foreign_commit(repo: GitRepository, revision: str, identity: Identity) -> str:
+    """The newest commit that is not proxgit's own (journal, snapshot, requests).
+
+    With a signing key, a commit is proxgit's only when its key signed it: an author
+    string and ``[skip ci]`` written by someone else do not hide a change from apply.
+    """
+    signers = ""
+    if identity.signing_key:
+        signers = allowed_signers_line("proxgit-itself", public_key_of(identity.signing_key))
+    history = History(repo.path)
     sha = revision
     for _ in range(1000):
         author, parents, body = repo.run("log", "-1", "--format=%ae%x00%P%x00%B", sha).split(
             "\x00", 2
         )
         if author != identity.email or SKIP_CI not in body or not parents.strip():
+            return sha
+        if signers and not history.signature(sha, allowed_signers=signers + "\n").good:
             return sha
         sha = parents.split()[0]
     return sha
