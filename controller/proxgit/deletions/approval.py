@@ -457,7 +457,9 @@ class _Decider:
                 f"{refuse}: commit {commit.sha[:12]} also changes {_listed(others)}; "
                 f"approve in a change that touches only {self.path}"
             )
-        before = _version(self.git.read(commit.parents[0], self.path))
+        before = self.versions.get(commit.parents[0]) or _version(
+            self.git.read(commit.parents[0], self.path)
+        )
         after = self.versions.get(commit.sha) or _version(self.git.read(commit.sha, self.path))
         if before.fault is not None or after.fault is not None:
             return [*problems, f"{refuse}: {self.path} does not parse around {commit.sha[:12]}"]

@@ -84,7 +84,10 @@ def rules_at(history: History, revision: str) -> Rules:
     from proxgit.errors import InvalidRepository
     from proxgit.loading import load_files
 
-    text = history.read(revision, CONFIG_FILE)
+    # the config and the default signers file in one read; another signers path costs one more
+    default_signers = ".proxgit/allowed_signers"
+    blobs = history.read_blobs([f"{revision}:{CONFIG_FILE}", f"{revision}:{default_signers}"])
+    text = blobs[f"{revision}:{CONFIG_FILE}"]
     if text is None:
         raise ProxgitError(f"{CONFIG_FILE} is missing at {revision[:12]}")
     try:
@@ -94,7 +97,10 @@ def rules_at(history: History, revision: str) -> Rules:
             f"{CONFIG_FILE} at {revision[:12]} is not valid ({err.message.splitlines()[0]})"
         ) from None
     signers_path = state.config.spec.deletions.allowed_signers
-    signers = history.read(revision, signers_path) or ""
+    if signers_path == default_signers:
+        signers = blobs[f"{revision}:{default_signers}"] or ""
+    else:
+        signers = history.read(revision, signers_path) or ""
     return Rules(config=state.config, revision=revision, signers_file=signers)
 
 
