@@ -1098,3 +1098,21 @@ def test_deletions_approve_takes_ids_not_paths(scene: Make, request_id: str) -> 
     assert s.head() == head and s.repo.git("status", "--porcelain") == ""
     assert s.execute().exit_code == 0
     assert s.destroys() == 0
+
+
+def test_forge_deletions_approve_pushes_a_branch_not_main(forge_scene: MakeForge) -> None:
+    """In forge mode a push to main would carry no identity: approve --push pushes a branch
+    for a pull request and says so; main is unchanged and nothing is destroyed yet."""
+    s = forge_scene("github")
+    s.requested_by_pr("alice")
+    main_before = s.repo.git("ls-remote", "origin", "refs/heads/main").split()[0]
+    s.repo.git("config", "user.email", PEOPLE["bob"][1])
+    s.repo.git("config", "user.name", PEOPLE["bob"][0])
+
+    result = s.cli("deletions", "approve", "lab-101", "--push")
+
+    assert result.exit_code == 0, result.output
+    assert "open a pull request" in result.output and "approve-lab-101" in result.output
+    assert s.repo.git("ls-remote", "origin", "refs/heads/approve-lab-101").strip()
+    assert s.repo.git("ls-remote", "origin", "refs/heads/main").split()[0] == main_before
+    assert s.destroys() == 0

@@ -148,6 +148,11 @@ def decide_locally(
                 f"({who.label} is neither)"
             )
     branch = state.config.spec.main_branch
+    if mode == IdentityMode.forge:
+        # a direct push to main carries no forge identity: push a branch for a pull request
+        branch = f"{'approve' if approve else 'reject'}-{request_id}"
+        if push:
+            hint += f"; pushed to branch {branch}: open a pull request from it"
     commit = _write_and_commit(repo, path, request_id, approve, reason, bool(sign), push, branch)
     done = "approved" if approve else "rejected"
     return Decided(message=f"{done} {request_id} in {commit[:12]}{hint}", commit=commit)
@@ -191,6 +196,5 @@ def _write_and_commit(
         raise RepositoryError(f"nothing committed: {err.message}") from None
     sha = git.resolve("HEAD")
     if push:
-        # forge mode: push a branch of your own and open a pull request instead of --push
         git.run("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
     return sha
