@@ -9,62 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from proxgit import __version__
-from proxgit.errors import InvalidRepository, ProxgitError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def user_errors(func: F) -> F:
-    """Turn every exception into one line on stderr and an exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InvalidRepository as err:
-            for problem in err.problems:
-                click.echo(str(problem), err=True)
-            _fail(f"the desired tree has {len(err.problems)} problem(s); run proxgit validate", 1)
-        except ProxgitError as err:
-            _fail(err.message, err.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
-            raise
-        except Exception as err:  # a bug: still one line for the user
-            if os.environ.get("PROXGIT_DEBUG"):
-                raise
-            _fail(
-                f"internal error: {type(err).__name__}: {err} "
-                "(rerun with PROXGIT_DEBUG=1 for details)",
-                1,
-            )
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-repo_option: Callable[[F], F] = click.option(
-    "--repo",
-    "repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The desired-state repository (a Git work tree).",
-)
+from proxgit.clitools import _fail, repo_option, user_errors
+from proxgit.commands_reflect import drift, import_command, reflect
+from proxgit.errors import InvalidRepository
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -627,9 +581,6 @@ def demo(workdir: Path | None) -> None:
 
     run_demo(workdir)
 
-
-# Registered last: these modules import the helpers above.
-from proxgit.commands_reflect import drift, import_command, reflect  # noqa: E402
 
 main.add_command(reflect)
 main.add_command(drift)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli import repo_option, user_errors
+from proxgit.clitools import repo_option, user_errors
 
 
 @click.command("reflect")

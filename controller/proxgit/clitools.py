@@ -1,0 +1,59 @@
+"""What every ``proxgit`` command shares: one-line errors, exit codes, the --repo option."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from proxgit.errors import InvalidRepository, ProxgitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn every exception into one line on stderr and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InvalidRepository as err:
+            for problem in err.problems:
+                click.echo(str(problem), err=True)
+            _fail(f"the desired tree has {len(err.problems)} problem(s); run proxgit validate", 1)
+        except ProxgitError as err:
+            _fail(err.message, err.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:  # a bug: still one line for the user
+            if os.environ.get("PROXGIT_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(err).__name__}: {err} "
+                "(rerun with PROXGIT_DEBUG=1 for details)",
+                1,
+            )
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+repo_option: Callable[[F], F] = click.option(
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The desired-state repository (a Git work tree).",
+)
