@@ -1116,3 +1116,20 @@ def test_forge_deletions_approve_pushes_a_branch_not_main(forge_scene: MakeForge
     assert s.repo.git("ls-remote", "origin", "refs/heads/approve-lab-101").strip()
     assert s.repo.git("ls-remote", "origin", "refs/heads/main").split()[0] == main_before
     assert s.destroys() == 0
+
+
+def test_forge_unreachable_token_refuses_each_request_in_one_line(
+    forge_scene: MakeForge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the forge token nobody can be authenticated: list still lists (one line per
+    request), execute destroys nothing."""
+    s = forge_scene("gitea")
+    s.requested_by_pr("alice")
+    s.approval_pr("bob")
+    monkeypatch.delenv("PROXGIT_FORGE_TOKEN")
+
+    listed = s.cli("deletions", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "the forge cannot be asked" in listed.output, listed.output
+    result = s.execute()
+    untouched(s, result, REFUSED)

@@ -206,7 +206,10 @@ class Authority:
 
     def _by_forge(self, commit: Commit) -> Vouched:
         if self._forge is None and self._forge_factory is not None:
-            self._forge = self._forge_factory()
+            try:
+                self._forge = self._forge_factory()
+            except ProxgitError as err:  # no token here, a bad caFile: one line, per request
+                return Vouched(problem=f"the forge cannot be asked: {err.message}")
         if self._forge is None:
             return Vouched(
                 problem="deletions.identity is forge but no forge can be asked (spec.forge and "
