@@ -1133,3 +1133,23 @@ def test_forge_unreachable_token_refuses_each_request_in_one_line(
     assert "the forge cannot be asked" in listed.output, listed.output
     result = s.execute()
     untouched(s, result, REFUSED)
+
+
+def test_identity_mode_downgrade_is_refused_where_the_mode_is_pinned(
+    scene: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mallory pushes proxgit.yaml with identity: git-author, then removes web-01 under
+    alice's name and approves as bob, unsigned. Where proxgit runs with the mode pinned
+    (PROXGIT_DELETIONS_IDENTITY=signatures), no request opens and nothing is destroyed."""
+    monkeypatch.setenv("PROXGIT_DELETIONS_IDENTITY", "signatures")
+    s = scene()
+    s.declare()
+    s.mode = "git-author"
+    s.commit({"proxgit.yaml": s.config()}, "Simplify", who="mallory", sign=False)
+    s.remove(who="mallory", sign=False, author=PEOPLE["alice"])
+    applied = s.apply()
+    assert "PROXGIT_DELETIONS_IDENTITY pins signatures" in applied.output, applied.output
+    assert not (s.repo.path / REQUEST).exists()
+    assert not s.tagged()
+    result = s.execute()
+    untouched(s, result, 0)

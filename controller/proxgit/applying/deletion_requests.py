@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History
-from proxgit.identity.authority import Authority, PullRequestSource, rules_at
+from proxgit.identity.authority import Authority, PullRequestSource, check_pinned, rules_at
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
 from proxgit.models.config import IdentityMode
@@ -124,6 +124,9 @@ def authenticate_removal(
             "fetch the full history (fetch-depth: 0)"
         )
     rules = rules_at(history, head)
+    pinned = check_pinned(rules.mode)
+    if pinned is not None:
+        raise NoRequest(f"{pinned}; no deletion request opened, the guest stays")
     authority = Authority(history, rules, forge=forge, repo_root=repo.path, head=head)
     vouched = authority.vouch(removal)
     if vouched.problem is not None or not vouched.people:

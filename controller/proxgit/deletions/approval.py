@@ -49,6 +49,8 @@ from proxgit.identity.authority import (
     Authority,
     PullRequestSource,
     Rules,
+    check_pinned,
+    pinned_mode,
     rules_at,
 )
 from proxgit.loading.yamlparse import parse_document
@@ -386,13 +388,17 @@ class _Decider:
             rules = rules_at(self.git, opening)
         except ProxgitError as err:
             raise _Refusal(f"{self.path}: the rules it opened under are unusable: {err}") from None
+        pinned = check_pinned(rules.mode)
+        if pinned is not None:
+            raise _Refusal(f"{self.path}: {pinned}")
         self.opening, self.request, self.rules = opening, baseline, rules
         requester = baseline.spec.requester
         self.requester = self._authority().who(requester.handle)
 
     def _opened_by_proxgit(self, sha: str) -> bool:
         commit = self.git.commit(sha)
-        if self.config.spec.identity_mode == IdentityMode.git_author:
+        mode = pinned_mode() or self.config.spec.identity_mode
+        if mode == IdentityMode.git_author:
             return commit.author_email.strip().lower() == self.identity.email.strip().lower()
         if not self.key.public_key:
             return False

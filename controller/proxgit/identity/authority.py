@@ -41,6 +41,39 @@ GIT_AUTHOR_WARNING = (
 )
 
 
+PIN_ENV = "PROXGIT_DELETIONS_IDENTITY"
+
+
+def pinned_mode() -> IdentityMode | None:
+    """The identity mode the environment (CI runner, watch pod) pins, if any.
+
+    Set outside the repository, it cannot be downgraded by a push: a repository
+    whose rules name another mode has its requests refused.
+    """
+    import os
+
+    value = os.environ.get(PIN_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        return IdentityMode(value)
+    except ValueError:
+        raise ProxgitError(
+            f"{PIN_ENV}={value} is not an identity mode; use forge, signatures or git-author"
+        ) from None
+
+
+def check_pinned(mode: IdentityMode) -> str | None:
+    """Why ``mode`` may not be used here (the environment pins another), or None."""
+    pinned = pinned_mode()
+    if pinned is None or pinned == mode:
+        return None
+    return (
+        f"the rules say deletions.identity {mode.value}, but {PIN_ENV} pins {pinned.value} "
+        "here; a change of identity mode must also change the pin where proxgit runs"
+    )
+
+
 class MergedChangeLike(Protocol):
     @property
     def number(self) -> int: ...
