@@ -40,6 +40,7 @@ from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.reading import (
     ClientFactory,
+    check_config,
     client_factory,
     parse_resources,
     read_guest_config,
@@ -132,6 +133,8 @@ class ImportedGuest:
 class ImportResult:
     cluster: str
     written: list[ImportedGuest] = field(default_factory=list)
+    # guests whose config holds a value proxgit can't read: (vmid, name, why)
+    not_imported: list[tuple[int, str, str]] = field(default_factory=list)
     requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,6 +151,10 @@ class ImportResult:
                     "leftOut": g.left_out,
                 }
                 for g in self.written
+            ],
+            "notImported": [
+                {"vmid": vmid, "name": name, "reason": reason}
+                for vmid, name, reason in self.not_imported
             ],
         }
 
@@ -179,6 +186,9 @@ def import_guests(
     result = ImportResult(cluster=cluster, requests=client.request_count)
     planned: list[tuple[Path, str, ImportedGuest]] = []
     for guest in targets:
+        if not check_config(guest):
+            result.not_imported.append((guest.vmid, guest.name, guest.error or "config unread"))
+            continue
         data, imported = guest_document(guest, cluster)
         document = _validate(data, guest)
         differences = diff_guest(document, guest)

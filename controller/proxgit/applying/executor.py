@@ -19,8 +19,8 @@ from urllib.parse import unquote
 from proxgit.applying.results import GuestResult, GuestState, TaskRecord
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import ProxgitError, ProxmoxError
-from proxgit.models import Container, VirtualMachine, format_size
-from proxgit.models.base import parse_size
+from proxgit.models import Container, VirtualMachine
+from proxgit.models.base import parse_size, proxmox_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange
 from proxgit.planning.planner import diff_guest
@@ -252,14 +252,14 @@ class GuestExecutor:
         config = self.api.get(f"nodes/{node}/{kind}/{vmid}/config", expect=dict)
         props = parse_property_string(str(config.get(slot, "")), "file")
         try:
-            current = parse_size(props["size"]) if "size" in props else 0
+            current = parse_size(props["size"], bare_unit="B") if "size" in props else 0
         except ValueError:
             raise GuestFailed(
                 f"{slot}: size {excerpt(props['size'])} is malformed; not resized"
             ) from None
         if size > current:
             upid = self.api.put(
-                f"nodes/{node}/{kind}/{vmid}/resize", disk=slot, size=format_size(size)
+                f"nodes/{node}/{kind}/{vmid}/resize", disk=slot, size=proxmox_size(size)
             )
             self._wait(node, upid, f"resize {slot}")
 

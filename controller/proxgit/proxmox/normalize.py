@@ -15,6 +15,7 @@ never a difference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -33,7 +34,7 @@ FlatView = dict[str, Any]
 
 PENDING_DELETION_TAG = "proxgit-pending-deletion"
 _NIC_MODELS = {model.value for model in NicModel}
-_DISK_PREFIXES = ("scsi", "virtio", "sata", "ide")
+_DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -87,13 +88,42 @@ def visible_tags(tags: list[str]) -> list[str]:
     return [t for t in tags if t != PENDING_DELETION_TAG]
 
 
+class ConfigValueError(ValueError):
+    """A value in a guest's live config that proxgit can't read: which key, what it held."""
+
+    def __init__(self, key: str, raw: Any, reason: str) -> None:
+        self.key = key
+        self.raw = raw
+        self.reason = reason
+        super().__init__(f"{key}: malformed value {_shown(key, raw)} ({reason})")
+
+
+SECRET_CONFIG_KEYS = frozenset({"cipassword", "password"})
+
+
+def _shown(key: str, raw: Any) -> str:
+    if key in SECRET_CONFIG_KEYS:
+        return "(secret)"
+    text = repr(str(raw))
+    return text if len(text) <= 80 else text[:77] + "...'"
+
+
 def _size(value: str) -> int:
-    return parse_size(value, bare_unit="G")
+    """A ``size=`` Proxmox stores: ``32G``, ``512M`` or a bare number of *bytes*."""
+    return parse_size(value, bare_unit="B")
 
 
 def _startup(value: Any) -> dict[str, int]:
     props = parse_property_string(str(value))
     return {k: to_int(v) for k, v in props.items() if k in ("order", "up", "down")}
+
+
+def _qemu_memory(value: Any) -> int:
+    """``2048`` or, since PVE 8.1, ``current=2048``."""
+    props = parse_property_string(str(value), "current")
+    if "current" not in props:
+        raise ValueError("no current memory size")
+    return to_int(props["current"])
 
 
 def _put(view: FlatView, prefix: str, key: str, value: Any) -> None:
@@ -103,71 +133,96 @@ def _put(view: FlatView, prefix: str, key: str, value: Any) -> None:
 # --- live config -> flat view --------------------------------------------------
 
 
-def _guest_fields(
-    view: FlatView, config: Mapping[str, Any], status: str | None, pool: str | None
-) -> None:
-    """What QEMU and LXC guests share: tags, description, startup, power, pool."""
-    if "tags" in config:
-        view["tags"] = visible_tags(split_tags(config["tags"]))
-    if "description" in config:
-        view["description"] = str(config["description"]).rstrip()
-    if "startup" in config:
-        for key, val in _startup(config["startup"]).items():
-            view[f"startup.{key}"] = val
+def _guest_key(view: FlatView, key: str, raw: Any) -> bool:
+    """What QEMU and LXC guests share: tags, description, startup. True when handled."""
+    if key == "tags":
+        view["tags"] = visible_tags(split_tags(raw))
+    elif key == "description":
+        view["description"] = str(raw).rstrip()
+    elif key == "startup":
+        for name, val in _startup(raw).items():
+            view[f"startup.{name}"] = val
+    else:
+        return False
+    return True
+
+
+def _status_pool(view: FlatView, status: str | None, pool: str | None) -> None:
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
     if pool:
         view["pool"] = pool
 
 
-def normalize_qemu_config(
-    config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
-) -> FlatView:
-    """A QEMU guest's ``/config`` answer as a flat view in desired-spec paths."""
-    view: FlatView = {}
-    for key in ("cores", "sockets", "memory", "balloon"):
-        if key in config:
-            view[key] = to_int(config[key])
-    for key in ("onboot", "protection", "numa"):
-        if key in config:
-            view[key] = to_bool(config[key])
-    for key in ("bios", "machine", "ostype", "scsihw", "boot", "hotplug"):
-        if key in config:
-            view[key] = str(config[key])
-    if "name" in config:
-        view["name"] = str(config["name"])
-    if "cpu" in config:
-        view["cpu"] = parse_property_string(str(config["cpu"]), "cputype").get("cputype")
-    if "agent" in config:
-        agent = parse_property_string(str(config["agent"]), "enabled")
+def _each_key(config: Mapping[str, Any], view: FlatView, handle: Any) -> None:
+    """Run ``handle(view, key, raw)`` on every key; a value it can't read raises
+    :class:`ConfigValueError` naming the key and the value."""
+    for key, raw in config.items():
+        if raw is None:
+            continue
+        try:
+            handle(view, str(key), raw)
+        except ConfigValueError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+            raise ConfigValueError(str(key), raw, str(err) or type(err).__name__) from None
+
+
+_CI_KEYS = {
+    "ciuser": "user",
+    "nameserver": "nameserver",
+    "searchdomain": "searchdomain",
+    "cicustom": "cicustom",
+    "citype": "citype",
+}
+
+
+def _qemu_key(view: FlatView, key: str, raw: Any) -> None:
+    if _guest_key(view, key, raw):
+        return
+    if key == "memory":
+        view["memory"] = _qemu_memory(raw)
+    elif key in ("cores", "sockets", "balloon"):
+        view[key] = to_int(raw)
+    elif key in ("onboot", "protection", "numa"):
+        view[key] = to_bool(raw)
+    elif key in ("bios", "machine", "ostype", "scsihw", "boot", "hotplug", "name"):
+        view[key] = str(raw)
+    elif key == "cpu":
+        view["cpu"] = parse_property_string(str(raw), "cputype").get("cputype")
+    elif key == "agent":
+        agent = parse_property_string(str(raw), "enabled")
         view["agent.enabled"] = to_bool(agent.get("enabled", "0"))
         if "fstrim_cloned_disks" in agent:
             view["agent.fstrim"] = to_bool(agent["fstrim_cloned_disks"])
-    for key, raw in config.items():
-        if key.startswith(_DISK_PREFIXES) and key[-1].isdigit() and not key.startswith("net"):
-            disk = _qemu_disk(str(raw))
-            if disk is not None:
-                for field, val in disk.items():
-                    view[f"disks.{key}.{field}"] = val
-        elif key.startswith("net") and key[3:].isdigit():
-            for field, val in _qemu_nic(str(raw)).items():
-                view[f"networks.{key}.{field}"] = val
-        elif key.startswith("ipconfig") and key[8:].isdigit():
-            view[f"cloudInit.{key}"] = str(raw)
-    for src, dst in (
-        ("ciuser", "user"),
-        ("nameserver", "nameserver"),
-        ("searchdomain", "searchdomain"),
-        ("cicustom", "cicustom"),
-        ("citype", "citype"),
-    ):
-        if src in config:
-            view[f"cloudInit.{dst}"] = str(config[src])
-    if "ciupgrade" in config:
-        view["cloudInit.upgrade"] = to_bool(config["ciupgrade"])
-    if "sshkeys" in config:
-        view["cloudInit.sshKeys"] = split_ssh_keys(str(config["sshkeys"]))
-    _guest_fields(view, config, status, pool)
+    elif _DISK_KEY.match(key):
+        disk = _qemu_disk(str(raw))
+        if disk is not None:
+            for field, val in disk.items():
+                view[f"disks.{key}.{field}"] = val
+    elif key.startswith("net") and key[3:].isdigit():
+        for field, val in _qemu_nic(str(raw)).items():
+            view[f"networks.{key}.{field}"] = val
+    elif key.startswith("ipconfig") and key[8:].isdigit():
+        view[f"cloudInit.{key}"] = str(raw)
+    elif key in _CI_KEYS:
+        view[f"cloudInit.{_CI_KEYS[key]}"] = str(raw)
+    elif key == "ciupgrade":
+        view["cloudInit.upgrade"] = to_bool(raw)
+    elif key == "sshkeys":
+        view["cloudInit.sshKeys"] = split_ssh_keys(str(raw))
+
+
+def normalize_qemu_config(
+    config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
+) -> FlatView:
+    """A QEMU guest's ``/config`` answer as a flat view in desired-spec paths.
+
+    A value that can't be read raises :class:`ConfigValueError` (key and value).
+    """
+    view: FlatView = {}
+    _each_key(config, view, _qemu_key)
+    _status_pool(view, status, pool)
     return view
 
 
@@ -220,55 +275,60 @@ def _qemu_nic(raw: str) -> dict[str, Any]:
     return nic
 
 
-def normalize_lxc_config(
-    config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
-) -> FlatView:
-    """An LXC guest's ``/config`` answer as a flat view in desired-spec paths."""
-    view: FlatView = {}
-    for key in ("cores", "memory", "swap"):
-        if key in config:
-            view[key] = to_int(config[key])
-    for key in ("onboot", "protection", "unprivileged"):
-        if key in config:
-            view[key] = to_bool(config[key])
-    for key in ("hostname", "nameserver", "searchdomain", "ostype"):
-        if key in config:
-            view[key] = str(config[key])
-    if "features" in config:
-        for key, flag in parse_property_string(str(config["features"])).items():
-            if key in ("nesting", "keyctl", "fuse"):
-                view[f"features.{key}"] = to_bool(flag)
-    if "rootfs" in config:
-        props = parse_property_string(str(config["rootfs"]), "volume")
+def _lxc_key(view: FlatView, key: str, raw: Any) -> None:
+    if _guest_key(view, key, raw):
+        return
+    if key in ("cores", "memory", "swap"):
+        view[key] = to_int(raw)
+    elif key in ("onboot", "protection", "unprivileged"):
+        view[key] = to_bool(raw)
+    elif key in ("hostname", "nameserver", "searchdomain", "ostype"):
+        view[key] = str(raw)
+    elif key == "features":
+        for name, flag in parse_property_string(str(raw)).items():
+            if name in ("nesting", "keyctl", "fuse"):
+                view[f"features.{name}"] = to_bool(flag)
+    elif key == "rootfs":
+        props = parse_property_string(str(raw), "volume")
         view["rootfs.storage"] = props.get("volume", "").split(":", 1)[0]
         if "size" in props:
             view["rootfs.size"] = _size(props["size"])
-    for key, raw in config.items():
-        if key.startswith("mp") and key[2:].isdigit():
-            props = parse_property_string(str(raw), "volume")
-            view[f"mountpoints.{key}.storage"] = props.get("volume", "").split(":", 1)[0]
-            if "size" in props:
-                view[f"mountpoints.{key}.size"] = _size(props["size"])
-            if "mp" in props:
-                view[f"mountpoints.{key}.path"] = props["mp"]
-            if "backup" in props:
-                view[f"mountpoints.{key}.backup"] = to_bool(props["backup"])
-            if "ro" in props:
-                view[f"mountpoints.{key}.ro"] = to_bool(props["ro"])
-        elif key.startswith("net") and key[3:].isdigit():
-            props = parse_property_string(str(raw))
-            for field, text in props.items():
-                if field in ("name", "bridge", "ip", "gw", "ip6", "gw6"):
-                    view[f"networks.{key}.{field}"] = text
-                elif field == "hwaddr":
-                    view[f"networks.{key}.hwaddr"] = text.upper()
-                elif field in ("tag", "mtu"):
-                    view[f"networks.{key}.{field}"] = to_int(text)
-                elif field == "rate":
-                    view[f"networks.{key}.rate"] = float(text)
-                elif field == "firewall":
-                    view[f"networks.{key}.firewall"] = to_bool(text)
-    _guest_fields(view, config, status, pool)
+    elif key.startswith("mp") and key[2:].isdigit():
+        props = parse_property_string(str(raw), "volume")
+        view[f"mountpoints.{key}.storage"] = props.get("volume", "").split(":", 1)[0]
+        if "size" in props:
+            view[f"mountpoints.{key}.size"] = _size(props["size"])
+        if "mp" in props:
+            view[f"mountpoints.{key}.path"] = props["mp"]
+        if "backup" in props:
+            view[f"mountpoints.{key}.backup"] = to_bool(props["backup"])
+        if "ro" in props:
+            view[f"mountpoints.{key}.ro"] = to_bool(props["ro"])
+    elif key.startswith("net") and key[3:].isdigit():
+        props = parse_property_string(str(raw))
+        for field, text in props.items():
+            if field in ("name", "bridge", "ip", "gw", "ip6", "gw6"):
+                view[f"networks.{key}.{field}"] = text
+            elif field == "hwaddr":
+                view[f"networks.{key}.hwaddr"] = text.upper()
+            elif field in ("tag", "mtu"):
+                view[f"networks.{key}.{field}"] = to_int(text)
+            elif field == "rate":
+                view[f"networks.{key}.rate"] = float(text)
+            elif field == "firewall":
+                view[f"networks.{key}.firewall"] = to_bool(text)
+
+
+def normalize_lxc_config(
+    config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
+) -> FlatView:
+    """An LXC guest's ``/config`` answer as a flat view in desired-spec paths.
+
+    A value that can't be read raises :class:`ConfigValueError` (key and value).
+    """
+    view: FlatView = {}
+    _each_key(config, view, _lxc_key)
+    _status_pool(view, status, pool)
     return view
 
 
