@@ -117,10 +117,26 @@ def _mib_validator(value: object) -> int:
 MiB = Annotated[
     int,
     BeforeValidator(_mib_validator),
+    Field(ge=0),
     WithJsonSchema(
         {
             "type": ["integer", "string"],
+            "minimum": 0,
             "description": "MiB as an integer, or a size like 4G.",
+            "examples": [2048, "4G"],
+        }
+    ),
+]
+# a guest's memory: Proxmox's minimum is 16 MiB
+MemoryMiB = Annotated[
+    int,
+    BeforeValidator(_mib_validator),
+    Field(ge=16),
+    WithJsonSchema(
+        {
+            "type": ["integer", "string"],
+            "minimum": 16,
+            "description": "MiB as an integer (at least 16), or a size like 4G.",
             "examples": [2048, "4G"],
         }
     ),
