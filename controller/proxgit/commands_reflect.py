@@ -148,7 +148,11 @@ def import_command(
     result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
     if output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
+        if result.not_imported:
+            sys.exit(1)
         return
+    for vmid, name, reason in result.not_imported:
+        click.echo(f"vmid {vmid} ({name}) not imported: {reason}")
     for guest in result.written:
         click.echo(f"wrote {guest.path} ({guest.kind}, vmid {guest.vmid})")
         if guest.password_env:
@@ -158,10 +162,12 @@ def import_command(
             )
         for slot in guest.left_out:
             click.echo(f"  {slot} left out: Proxmox reports it without a size or bridge")
-    if not result.written:
+    if not result.written and not result.not_imported:
         click.echo(f"cluster {cluster}: no unmanaged guests to import")
     else:
         click.echo(
             f"{len(result.written)} document(s) written; review and commit them, "
             "then 'proxgit plan' shows no changes for these guests"
         )
+    if result.not_imported:
+        sys.exit(1)

@@ -19,25 +19,18 @@ from urllib.parse import unquote
 from proxgit.applying.results import GuestResult, GuestState, TaskRecord
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import ProxgitError, ProxmoxError
-from proxgit.models import Container, VirtualMachine, format_size
-from proxgit.models.base import parse_size
+from proxgit.models import Container, VirtualMachine
+from proxgit.models.base import parse_size, proxmox_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange
 from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
-from proxgit.proxmox.normalize import nic_mac, parse_property_string
-from proxgit.proxmox.translate import (
-    disk_options,
-    lxc_create_params,
-    lxc_nic,
-    qemu_config_params,
-    qemu_nic,
-)
+from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
+from proxgit.proxmox.translate import group_by_key, lxc_create_params, qemu_config_params
 
 CONFLICT_MARKERS = ("checksum mismatch", "file changed by other user", "digest")
 DIGEST_RETRIES = 3
-_CI_KEYS = {"user": "ciuser", "sshKeys": "sshkeys", "upgrade": "ciupgrade"}
 
 
 class GuestFailed(ProxgitError):
@@ -252,14 +245,14 @@ class GuestExecutor:
         config = self.api.get(f"nodes/{node}/{kind}/{vmid}/config", expect=dict)
         props = parse_property_string(str(config.get(slot, "")), "file")
         try:
-            current = parse_size(props["size"]) if "size" in props else 0
+            current = parse_size(props["size"], bare_unit="B") if "size" in props else 0
         except ValueError:
             raise GuestFailed(
                 f"{slot}: size {excerpt(props['size'])} is malformed; not resized"
             ) from None
         if size > current:
             upid = self.api.put(
-                f"nodes/{node}/{kind}/{vmid}/resize", disk=slot, size=format_size(size)
+                f"nodes/{node}/{kind}/{vmid}/resize", disk=slot, size=proxmox_size(size)
             )
             self._wait(node, upid, f"resize {slot}")
 
@@ -362,70 +355,47 @@ class GuestExecutor:
         config: dict[str, Any],
         fields: list[FieldChange],
     ) -> tuple[dict[str, Any], list[tuple[str, int]], str | None]:
-        """Proxmox keys for the changed fields only; disk growth and power apart."""
-        is_vm = isinstance(document, VirtualMachine)
-        full = (
-            qemu_config_params(document)
-            if isinstance(document, VirtualMachine)
-            else lxc_create_params(document)
-        )  # type: ignore[arg-type]
-        spec = document.spec
+        """Proxmox keys for the changed fields only; disk growth and power apart.
+
+        Each changed path resolves to its config key through the field table.
+        An existing key is written over its live value with only the changed
+        sub-keys replaced: sub-keys proxgit does not type (``replicate``,
+        ``aio``, ``mount=nfs;cifs``...) and the volume are kept as live has
+        them. A new slot is written whole, from the spec.
+        """
+        kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
+        desired = desired_view(document)
         params: dict[str, Any] = {}
         resizes: list[tuple[str, int]] = []
         power: str | None = None
+        changed: list[str] = []
         for change in fields:
-            parts = change.path.split(".")
-            top = parts[0]
+            top = change.path.split(".", 1)[0]
             if top == "power":
                 power = str(change.after)
             elif top == "pool":
                 self._set_pool(document.spec.vmid, str(change.after))
-            elif top in ("disks", "rootfs", "mountpoints"):
-                slot = parts[1] if top != "rootfs" else "rootfs"
-                field = parts[-1]
-                if slot not in config:
-                    params[slot] = full[slot]
-                elif field == "size":
-                    resizes.append((slot, parse_size(str(change.after))))
-                elif is_vm and isinstance(spec, VirtualMachineSpec) and spec.disks:
-                    volume = parse_property_string(str(config[slot]), "file")
-                    disk = spec.disks[slot]
-                    keep = [f"{volume['file']}"] + (
-                        [f"size={volume['size']}"] if "size" in volume else []
-                    )
-                    params[slot] = ",".join(keep + disk_options(disk))
-            elif top == "networks":
-                slot = parts[1]
-                params[slot] = self._nic(document, slot, config.get(slot))
-            elif top == "cloudInit":
-                key = _CI_KEYS.get(parts[1], parts[1])
-                if key in full:
-                    params[key] = full[key]
-            elif top in ("startup", "agent", "features"):
-                if top in full:
-                    params[top] = full[top]
-            elif top in full:
-                params[top] = full[top]
+            else:
+                changed.append(change.path)
+        whole: dict[str, Any] | None = None
+        for config_key, (found, values) in group_by_key(kind, desired, changed).items():
+            row = found.key
+            live_raw = config.get(config_key)
+            if live_raw is None:
+                if whole is None:
+                    whole = group_by_key(kind, spec_view(document))
+                params[config_key] = row.write(whole[config_key][1], None)
+                continue
+            size_sub = row.sub_for_path("size")
+            if size_sub is not None and size_sub.virtual is False and "size" in values:
+                resizes.append((config_key, int(values.pop("size"))))
+            values.pop("storage", None)  # a move is blocked by the planner
+            if values:
+                params[config_key] = row.write(values, str(live_raw))
         return params, resizes, power
 
-    def _nic(self, document: VirtualMachine | Container, slot: str, live_raw: Any) -> str:
-        """The NIC as desired, keeping the MAC Proxmox gave it unless the spec sets one."""
-        live_props = parse_property_string(str(live_raw or ""))
-        if isinstance(document, VirtualMachine):
-            nic = (document.spec.networks or {})[slot]
-            if nic.macaddr is None:
-                mac = nic_mac(live_props)
-                if mac:
-                    nic = nic.model_copy(update={"macaddr": mac})
-            return qemu_nic(nic)
-        assert isinstance(document, Container)
-        ct_nic = (document.spec.networks or {})[slot]
-        if ct_nic.hwaddr is None and live_props.get("hwaddr"):
-            ct_nic = ct_nic.model_copy(update={"hwaddr": live_props["hwaddr"]})
-        return lxc_nic(ct_nic)
-
     def _set_pool(self, vmid: int, pool: str) -> None:
-        self.api.put(f"pools/{pool}", vms=str(vmid))
+        self.api.put(f"pools/{pool}", vms=str(vmid), **{"allow-move": 1})
 
 
 def execute_change(

@@ -357,7 +357,8 @@ def _work(
     unreadable = [
         c
         for c in plan.changes
-        if c.action == Action.noop and any(b.code == "config-unread" for b in c.blockers)
+        if c.action == Action.noop
+        and any(b.code in ("config-unread", "config-unreadable") for b in c.blockers)
     ]
     for change in unreadable:
         results.append(

@@ -40,14 +40,17 @@ class Model(BaseModel):
 
 # --- sizes -----------------------------------------------------------------
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$", re.IGNORECASE)
-_UNIT = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B)?\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
 
 def parse_size(value: object, *, bare_unit: str = "G") -> int:
-    """Parse ``32G``, ``512M``, ``1.5T`` or a bare number (in ``bare_unit``) to bytes.
+    """Parse ``32G``, ``512M``, ``1.5T``, ``1000B`` or a bare number (in ``bare_unit``) to bytes.
 
-    Proxmox reads a bare disk size as GiB, so that is the default here too.
+    In desired YAML a bare number is GiB, as in Proxmox's allocation syntax
+    (``local-lvm:32``). In a config Proxmox stores (``size=34359738368``) a
+    bare number is bytes: its readers pass ``bare_unit="B"``. A ``B`` suffix
+    without a unit letter always means bytes.
     """
     if isinstance(value, bool):
         raise ValueError("expected a size such as 32G or 512M, not a boolean")
@@ -58,17 +61,29 @@ def parse_size(value: object, *, bare_unit: str = "G") -> int:
     match = _SIZE_RE.match(value)
     if not match:
         raise ValueError(f"'{value}' is not a size; write it like 32G, 512M or 1T")
-    number, unit = match.groups()
-    unit = unit.upper() if unit else bare_unit
+    number, unit, suffix = match.groups()
+    if unit:
+        unit = unit.upper()
+    elif suffix:
+        unit = "B"
+    else:
+        unit = bare_unit
     return int(float(number) * _UNIT[unit])
 
 
 def format_size(size: int) -> str:
-    """Bytes to the shortest exact Proxmox-style size string (``32G``, ``1536M``)."""
+    """Bytes to the shortest exact size string proxgit reads back (``32G``, ``1536M``,
+    ``1000B``): never a bare number, which desired YAML reads as GiB."""
     for unit in ("P", "T", "G", "M", "K"):
         if size and size % _UNIT[unit] == 0:
             return f"{size // _UNIT[unit]}{unit}"
-    return str(size)
+    return f"{size}B"
+
+
+def proxmox_size(size: int) -> str:
+    """Bytes as Proxmox's ``disk-size`` format takes them: ``32G``, or a bare number of bytes."""
+    text = format_size(size)
+    return text[:-1] if text.endswith("B") else text
 
 
 def _size_validator(value: object) -> int:
@@ -85,8 +100,8 @@ Size = Annotated[
     WithJsonSchema(
         {
             "type": ["string", "integer"],
-            "pattern": r"^\d+(\.\d+)?\s*[KMGTPkmgtp]?(i?B)?$",
-            "description": "Size like 32G, 512M or 1T; a bare number is GiB.",
+            "pattern": r"^\d+(\.\d+)?\s*[KMGTPkmgtp]?(i?[Bb])?$",
+            "description": "Size like 32G, 512M or 1T; a bare number is GiB, 1000B is bytes.",
             "examples": ["32G", "512M"],
         }
     ),
@@ -102,10 +117,26 @@ def _mib_validator(value: object) -> int:
 MiB = Annotated[
     int,
     BeforeValidator(_mib_validator),
+    Field(ge=0),
     WithJsonSchema(
         {
             "type": ["integer", "string"],
+            "minimum": 0,
             "description": "MiB as an integer, or a size like 4G.",
+            "examples": [2048, "4G"],
+        }
+    ),
+]
+# a guest's memory: Proxmox's minimum is 16 MiB
+MemoryMiB = Annotated[
+    int,
+    BeforeValidator(_mib_validator),
+    Field(ge=16),
+    WithJsonSchema(
+        {
+            "type": ["integer", "string"],
+            "minimum": 16,
+            "description": "MiB as an integer (at least 16), or a size like 4G.",
             "examples": [2048, "4G"],
         }
     ),

@@ -23,6 +23,7 @@ from pydantic import (
 
 from proxgit.models.base import (
     GuestName,
+    MemoryMiB,
     Metadata,
     MiB,
     Model,
@@ -73,6 +74,10 @@ class DiskCache(StrEnum):
     directsync = "directsync"
 
 
+# options of Disk a bus does not have (qemu-server's drive formats)
+_NOT_ON_BUS = {"virtio": ("ssd",), "sata": ("iothread",), "ide": ("iothread",)}
+
+
 class Disk(Model):
     """A virtual disk in a bus slot (``scsi0``, ``virtio1``, ``sata0``, ``ide0``)."""
 
@@ -87,9 +92,20 @@ class Disk(Model):
 
 
 class NicModel(StrEnum):
+    """Proxmox's NIC models (qemu-server's ``net`` format)."""
+
     virtio = "virtio"
     e1000 = "e1000"
+    e1000_82540em = "e1000-82540em"
+    e1000_82544gc = "e1000-82544gc"
+    e1000_82545em = "e1000-82545em"
     e1000e = "e1000e"
+    i82551 = "i82551"
+    i82557b = "i82557b"
+    i82559er = "i82559er"
+    ne2k_isa = "ne2k_isa"
+    ne2k_pci = "ne2k_pci"
+    pcnet = "pcnet"
     rtl8139 = "rtl8139"
     vmxnet3 = "vmxnet3"
 
@@ -191,8 +207,8 @@ class GuestSpec(Model):
 
     vmid: Vmid = Field(description="Proxmox VMID; with the cluster, the guest's identity.")
     node: NodeName = Field(description="Node to create the guest on.")
-    cores: Annotated[int, Field(ge=1, le=8192)] | None = None
-    memory: MiB | None = Field(default=None, description="Memory in MiB.")
+    cores: Annotated[int, Field(ge=1)] | None = None
+    memory: MemoryMiB | None = Field(default=None, description="Memory in MiB.")
     onboot: bool | None = None
     startup: Startup | None = None
     protection: bool | None = None
@@ -211,7 +227,7 @@ class GuestSpec(Model):
 
 
 class VirtualMachineSpec(GuestSpec):
-    sockets: Annotated[int, Field(ge=1, le=4)] | None = None
+    sockets: Annotated[int, Field(ge=1)] | None = None
     cpu: str | None = Field(default=None, description="CPU type, e.g. host, x86-64-v2-AES.")
     numa: bool | None = None
     balloon: MiB | None = Field(default=None, description="Minimum memory in MiB; 0 disables.")
@@ -253,6 +269,16 @@ class VirtualMachineSpec(GuestSpec):
         | None
     ) = None
     boot: str | None = Field(default=None, description="Boot order, e.g. order=scsi0;net0")
+
+    @field_validator("disks")
+    @classmethod
+    def _options_the_bus_has(cls, disks: dict[str, Disk] | None) -> dict[str, Disk] | None:
+        for slot, disk in (disks or {}).items():
+            bus = slot.rstrip("0123456789")
+            for option in sorted(_NOT_ON_BUS.get(bus, ())):
+                if getattr(disk, option, None) is not None:
+                    raise ValueError(f"{slot}: Proxmox has no {option} option on {bus} disks")
+        return disks
 
 
 class VirtualMachine(Model):
@@ -304,6 +330,7 @@ class Features(Model):
 
 
 class ContainerSpec(GuestSpec):
+    cores: Annotated[int, Field(ge=1, le=8192)] | None = None
     hostname: GuestName | None = None
     ostemplate: str | None = Field(
         default=None, description="e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
@@ -318,7 +345,22 @@ class ContainerSpec(GuestSpec):
     searchdomain: str | None = None
     ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
     password_from: SecretRef | None = None
-    ostype: str | None = None
+    ostype: (
+        Literal[
+            "debian",
+            "devuan",
+            "ubuntu",
+            "centos",
+            "fedora",
+            "opensuse",
+            "archlinux",
+            "alpine",
+            "gentoo",
+            "nixos",
+            "unmanaged",
+        ]
+        | None
+    ) = None
 
 
 class Container(Model):

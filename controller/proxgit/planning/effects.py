@@ -1,40 +1,19 @@
 """When a change takes effect: at once (``live``) or at the guest's next restart.
 
-Proxmox applies a config change to a running guest at once when it can
-hot-plug it, and keeps it as a *pending* change otherwise. These rules follow
-``qm.conf``'s ``hotplug`` option (default ``network,disk,usb``) and the pct
-documentation for containers.
+Each config key's row in the field table (``proxmox/fields.py``) names its
+effect: ``live``, ``restart``, ``hotplug:<feature>`` (live when QEMU's
+``hotplug`` option, default ``network,disk,usb``, holds the feature; memory
+also needs NUMA) or ``create-only``; a sub-key (a disk's size, a NIC's model)
+or a new slot can have its own.
 """
 
 from __future__ import annotations
 
 from proxgit.planning.plan import Effect
+from proxgit.proxmox.fields import resolve
 
 DEFAULT_HOTPLUG = frozenset({"network", "disk", "usb"})
-
-_QEMU_LIVE = {
-    "name",
-    "tags",
-    "description",
-    "onboot",
-    "protection",
-    "startup",
-    "pool",
-    "power",
-    "cloudInit",
-}
-_LXC_LIVE = {
-    "cores",
-    "memory",
-    "swap",
-    "tags",
-    "description",
-    "onboot",
-    "protection",
-    "startup",
-    "pool",
-    "power",
-}
+_ALWAYS_LIVE = frozenset({"power", "pool"})  # not config keys: their own API calls
 
 
 def parse_hotplug(value: str | None) -> frozenset[str]:
@@ -47,29 +26,41 @@ def parse_hotplug(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
+def rule_of(kind: str, path: str, *, new_slot: bool) -> str:
+    """The table's effect rule for changing ``path`` (``live``, ``hotplug:disk``...)."""
+    if path.split(".", 1)[0] in _ALWAYS_LIVE:
+        return "live"
+    found = resolve(kind, path)
+    if found is None:
+        return "restart"
+    row = found.key
+    if new_slot and row.new_effect:
+        return row.new_effect
+    sub = row.sub_for_path(found.subpath) if found.subpath else None
+    if sub is not None and sub.effect:
+        return sub.effect
+    return row.effect
+
+
+def effect_of(
+    kind: str, path: str, *, new_slot: bool, hotplug: frozenset[str], numa: bool
+) -> Effect:
+    rule = rule_of(kind, path, new_slot=new_slot)
+    if rule == "live":
+        return Effect.live
+    if rule.startswith("hotplug:"):
+        feature = rule.split(":", 1)[1]
+        if feature == "memory":
+            return Effect.live if "memory" in hotplug and numa else Effect.restart
+        return Effect.live if feature in hotplug else Effect.restart
+    return Effect.restart
+
+
 def qemu_effect(path: str, *, new_slot: bool, hotplug: frozenset[str], numa: bool) -> Effect:
     """Effect of changing ``path`` on a running QEMU guest."""
-    top = path.split(".", 1)[0]
-    if top in _QEMU_LIVE:
-        return Effect.live
-    if top in ("memory", "balloon"):
-        return Effect.live if "memory" in hotplug and numa else Effect.restart
-    if top == "disks":
-        if new_slot:
-            return Effect.live if "disk" in hotplug else Effect.restart
-        return Effect.live if path.endswith(".size") else Effect.restart
-    if top == "networks":
-        if path.endswith((".model", ".macaddr")) and not new_slot:
-            return Effect.restart
-        return Effect.live if "network" in hotplug else Effect.restart
-    return Effect.restart
+    return effect_of("qemu", path, new_slot=new_slot, hotplug=hotplug, numa=numa)
 
 
 def lxc_effect(path: str, *, new_slot: bool) -> Effect:
     """Effect of changing ``path`` on a running container."""
-    top = path.split(".", 1)[0]
-    if top in _LXC_LIVE or top == "networks":
-        return Effect.live
-    if top in ("rootfs", "mountpoints"):
-        return Effect.live if new_slot or path.endswith(".size") else Effect.restart
-    return Effect.restart
+    return effect_of("lxc", path, new_slot=new_slot, hotplug=frozenset(), numa=False)

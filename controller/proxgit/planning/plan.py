@@ -42,6 +42,12 @@ class Finding(BaseModel):
 
     code: str
     message: str
+    key: str | None = Field(
+        default=None, description="The Proxmox config key the finding is about, if one."
+    )
+    value: str | None = Field(
+        default=None, description="That key's raw value as Proxmox holds it (never a secret)."
+    )
 
 
 class GuestChange(BaseModel):

@@ -359,6 +359,16 @@ def _plan_update(
         )
         return change
     if live.config is None:
+        if live.bad_key is not None:
+            change.blockers.append(
+                Finding(
+                    code="config-unreadable",
+                    message=live.error or f"vmid {live.vmid}: {live.bad_key} can't be read",
+                    key=live.bad_key,
+                    value=live.bad_value,
+                )
+            )
+            return change
         change.blockers.append(
             Finding(
                 code="config-unread",

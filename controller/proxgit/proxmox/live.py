@@ -56,6 +56,9 @@ class LiveGuest:
     pending: list[dict[str, Any]] | None = None
     # why ``config`` is None although it was read (a malformed value): this guest only
     error: str | None = None
+    # the config key whose value could not be read, and that value (scrubbed of secrets)
+    bad_key: str | None = None
+    bad_value: str | None = None
 
     @property
     def kind(self) -> str:

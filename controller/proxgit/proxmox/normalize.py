@@ -8,9 +8,10 @@ strings. Desired specs are typed. Both are turned into the same *flat view*,
 the desired spec's own paths, so that comparing them is a dict lookup and a
 converged guest compares equal: no perpetual diffs.
 
-Only paths the desired spec sets are ever compared (see :func:`desired_view`);
-what Proxmox fills in by itself (MAC addresses, volume names, defaults) is
-never a difference.
+Every key is read through the field table (``fields.py``): its row says the
+spec path, the format and how to parse it. Only paths the desired spec sets
+are ever compared (see :func:`desired_view`); what Proxmox fills in by itself
+(MAC addresses, volume names, defaults) is never a difference.
 """
 
 from __future__ import annotations
@@ -18,258 +19,113 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
-from urllib.parse import unquote
 
-from proxgit.models.base import normalize_tags, parse_size
 from proxgit.models.guests import (
     Container,
     ContainerSpec,
-    NicModel,
     VirtualMachine,
     VirtualMachineSpec,
 )
+from proxgit.proxmox.fields import (
+    PENDING_DELETION_TAG,
+    FlatView,
+    key_for,
+    nic_mac,
+    parse_property_string,
+    resolve,
+    split_ssh_keys,
+    split_tags,
+    to_bool,
+    to_int,
+    visible_tags,
+)
 
-FlatView = dict[str, Any]
+__all__ = [
+    "PENDING_DELETION_TAG",
+    "SECRET_CONFIG_KEYS",
+    "ConfigValueError",
+    "FlatView",
+    "desired_view",
+    "nic_mac",
+    "normalize_config",
+    "normalize_lxc_config",
+    "normalize_qemu_config",
+    "parse_property_string",
+    "split_ssh_keys",
+    "split_tags",
+    "to_bool",
+    "to_int",
+    "visible_tags",
+]
 
-PENDING_DELETION_TAG = "proxgit-pending-deletion"
-_NIC_MODELS = {model.value for model in NicModel}
-_DISK_PREFIXES = ("scsi", "virtio", "sata", "ide")
-_TRUE = {"1", "on", "yes", "true"}
-
-
-def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:
-    """``a=1,b=2`` to a dict; a first item without ``=`` goes under ``default_key``."""
-    result: dict[str, str] = {}
-    for index, item in enumerate(str(value).split(",")):
-        if not item:
-            continue
-        key, sep, val = item.partition("=")
-        if not sep:
-            if index == 0 and default_key:
-                result[default_key] = key
-            else:
-                result[key] = "1"
-            continue
-        result[key.strip()] = val.strip()
-    return result
-
-
-def nic_mac(props: dict[str, str]) -> str | None:
-    """The MAC of a parsed ``netN`` value: ``virtio=BC:24:..`` (QEMU) or ``hwaddr=`` (LXC)."""
-    mac = props.get("hwaddr") or next(
-        (v for k, v in props.items() if k in _NIC_MODELS and v not in ("", "1")), None
-    )
-    return mac.upper() if mac else None
-
-
-def to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in _TRUE
+SECRET_CONFIG_KEYS = frozenset({"cipassword", "password"})
 
 
-def to_int(value: Any) -> int:
-    return int(float(value))
+class ConfigValueError(ValueError):
+    """A value in a guest's live config that proxgit can't read: which key, what it held."""
+
+    def __init__(self, key: str, raw: Any, reason: str) -> None:
+        self.key = key
+        self.raw = raw
+        self.reason = reason
+        super().__init__(f"{key}: malformed value {_shown(key, raw)} ({reason})")
 
 
-def split_tags(value: Any) -> list[str]:
-    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted, lower-cased list it stores."""
-    if isinstance(value, list | tuple):
-        return normalize_tags([str(t) for t in value])
-    text = str(value or "")
-    for sep in (",", " "):
-        text = text.replace(sep, ";")
-    return normalize_tags([t for t in text.split(";") if t])
-
-
-def visible_tags(tags: list[str]) -> list[str]:
-    """Tags a user manages: proxgit's own marker tag is not part of the spec."""
-    return [t for t in tags if t != PENDING_DELETION_TAG]
-
-
-def _size(value: str) -> int:
-    return parse_size(value, bare_unit="G")
-
-
-def _startup(value: Any) -> dict[str, int]:
-    props = parse_property_string(str(value))
-    return {k: to_int(v) for k, v in props.items() if k in ("order", "up", "down")}
-
-
-def _put(view: FlatView, prefix: str, key: str, value: Any) -> None:
-    view[f"{prefix}.{key}" if prefix else key] = value
+def _shown(key: str, raw: Any) -> str:
+    if key in SECRET_CONFIG_KEYS:
+        return "(secret)"
+    text = repr(str(raw))
+    return text if len(text) <= 80 else text[:77] + "...'"
 
 
 # --- live config -> flat view --------------------------------------------------
 
 
-def _guest_fields(
-    view: FlatView, config: Mapping[str, Any], status: str | None, pool: str | None
-) -> None:
-    """What QEMU and LXC guests share: tags, description, startup, power, pool."""
-    if "tags" in config:
-        view["tags"] = visible_tags(split_tags(config["tags"]))
-    if "description" in config:
-        view["description"] = str(config["description"]).rstrip()
-    if "startup" in config:
-        for key, val in _startup(config["startup"]).items():
-            view[f"startup.{key}"] = val
+def normalize_config(
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    status: str | None = None,
+    pool: str | None = None,
+) -> FlatView:
+    """A guest's ``/config`` answer as a flat view in desired-spec paths, read
+    through the field table of ``kind`` (``qemu`` or ``lxc``).
+
+    A value that can't be read raises :class:`ConfigValueError` (key and value).
+    """
+    view: FlatView = {}
+    for key, raw in config.items():
+        if raw is None:
+            continue
+        key = str(key)
+        row = key_for(kind, key)
+        if row is None or row.role != "typed":
+            continue
+        try:
+            values = row.parse(key, raw)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+            raise ConfigValueError(key, raw, str(err) or type(err).__name__) from None
+        if values:
+            view.update(values)
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
     if pool:
         view["pool"] = pool
+    return view
 
 
 def normalize_qemu_config(
     config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
 ) -> FlatView:
-    """A QEMU guest's ``/config`` answer as a flat view in desired-spec paths."""
-    view: FlatView = {}
-    for key in ("cores", "sockets", "memory", "balloon"):
-        if key in config:
-            view[key] = to_int(config[key])
-    for key in ("onboot", "protection", "numa"):
-        if key in config:
-            view[key] = to_bool(config[key])
-    for key in ("bios", "machine", "ostype", "scsihw", "boot", "hotplug"):
-        if key in config:
-            view[key] = str(config[key])
-    if "name" in config:
-        view["name"] = str(config["name"])
-    if "cpu" in config:
-        view["cpu"] = parse_property_string(str(config["cpu"]), "cputype").get("cputype")
-    if "agent" in config:
-        agent = parse_property_string(str(config["agent"]), "enabled")
-        view["agent.enabled"] = to_bool(agent.get("enabled", "0"))
-        if "fstrim_cloned_disks" in agent:
-            view["agent.fstrim"] = to_bool(agent["fstrim_cloned_disks"])
-    for key, raw in config.items():
-        if key.startswith(_DISK_PREFIXES) and key[-1].isdigit() and not key.startswith("net"):
-            disk = _qemu_disk(str(raw))
-            if disk is not None:
-                for field, val in disk.items():
-                    view[f"disks.{key}.{field}"] = val
-        elif key.startswith("net") and key[3:].isdigit():
-            for field, val in _qemu_nic(str(raw)).items():
-                view[f"networks.{key}.{field}"] = val
-        elif key.startswith("ipconfig") and key[8:].isdigit():
-            view[f"cloudInit.{key}"] = str(raw)
-    for src, dst in (
-        ("ciuser", "user"),
-        ("nameserver", "nameserver"),
-        ("searchdomain", "searchdomain"),
-        ("cicustom", "cicustom"),
-        ("citype", "citype"),
-    ):
-        if src in config:
-            view[f"cloudInit.{dst}"] = str(config[src])
-    if "ciupgrade" in config:
-        view["cloudInit.upgrade"] = to_bool(config["ciupgrade"])
-    if "sshkeys" in config:
-        view["cloudInit.sshKeys"] = split_ssh_keys(str(config["sshkeys"]))
-    _guest_fields(view, config, status, pool)
-    return view
-
-
-def split_ssh_keys(value: str) -> list[str]:
-    """Proxmox stores ``sshkeys`` URL-encoded, one key per line."""
-    return [line.strip() for line in unquote(value).splitlines() if line.strip()]
-
-
-def _qemu_disk(raw: str) -> dict[str, Any] | None:
-    props = parse_property_string(raw, "file")
-    volume = props.get("file", "")
-    if props.get("media") == "cdrom" or volume in ("none", "cdrom") or "cloudinit" in volume:
-        return None
-    disk: dict[str, Any] = {"storage": volume.split(":", 1)[0]}
-    if "size" in props:
-        disk["size"] = _size(props["size"])
-    for key in ("ssd", "iothread", "backup"):
-        if key in props:
-            disk[key] = to_bool(props[key])
-    if "discard" in props:
-        disk["discard"] = props["discard"] == "on"
-    for key in ("cache", "format"):
-        if key in props:
-            disk[key] = props[key]
-    return disk
-
-
-def _qemu_nic(raw: str) -> dict[str, Any]:
-    props = parse_property_string(raw)
-    nic: dict[str, Any] = {}
-    for key, val in props.items():
-        if key in _NIC_MODELS:
-            nic["model"] = key
-            if val and val != "1":
-                nic["macaddr"] = val.upper()
-        elif key == "model":
-            nic["model"] = val
-        elif key == "macaddr":
-            nic["macaddr"] = val.upper()
-        elif key == "bridge":
-            nic["bridge"] = val
-        elif key in ("tag", "mtu", "queues"):
-            nic[key] = to_int(val)
-        elif key == "rate":
-            nic["rate"] = float(val)
-        elif key == "firewall":
-            nic["firewall"] = to_bool(val)
-        elif key == "link_down":
-            nic["linkDown"] = to_bool(val)
-    return nic
+    """A QEMU guest's config as a flat view (see :func:`normalize_config`)."""
+    return normalize_config("qemu", config, status=status, pool=pool)
 
 
 def normalize_lxc_config(
     config: Mapping[str, Any], *, status: str | None = None, pool: str | None = None
 ) -> FlatView:
-    """An LXC guest's ``/config`` answer as a flat view in desired-spec paths."""
-    view: FlatView = {}
-    for key in ("cores", "memory", "swap"):
-        if key in config:
-            view[key] = to_int(config[key])
-    for key in ("onboot", "protection", "unprivileged"):
-        if key in config:
-            view[key] = to_bool(config[key])
-    for key in ("hostname", "nameserver", "searchdomain", "ostype"):
-        if key in config:
-            view[key] = str(config[key])
-    if "features" in config:
-        for key, flag in parse_property_string(str(config["features"])).items():
-            if key in ("nesting", "keyctl", "fuse"):
-                view[f"features.{key}"] = to_bool(flag)
-    if "rootfs" in config:
-        props = parse_property_string(str(config["rootfs"]), "volume")
-        view["rootfs.storage"] = props.get("volume", "").split(":", 1)[0]
-        if "size" in props:
-            view["rootfs.size"] = _size(props["size"])
-    for key, raw in config.items():
-        if key.startswith("mp") and key[2:].isdigit():
-            props = parse_property_string(str(raw), "volume")
-            view[f"mountpoints.{key}.storage"] = props.get("volume", "").split(":", 1)[0]
-            if "size" in props:
-                view[f"mountpoints.{key}.size"] = _size(props["size"])
-            if "mp" in props:
-                view[f"mountpoints.{key}.path"] = props["mp"]
-            if "backup" in props:
-                view[f"mountpoints.{key}.backup"] = to_bool(props["backup"])
-            if "ro" in props:
-                view[f"mountpoints.{key}.ro"] = to_bool(props["ro"])
-        elif key.startswith("net") and key[3:].isdigit():
-            props = parse_property_string(str(raw))
-            for field, text in props.items():
-                if field in ("name", "bridge", "ip", "gw", "ip6", "gw6"):
-                    view[f"networks.{key}.{field}"] = text
-                elif field == "hwaddr":
-                    view[f"networks.{key}.hwaddr"] = text.upper()
-                elif field in ("tag", "mtu"):
-                    view[f"networks.{key}.{field}"] = to_int(text)
-                elif field == "rate":
-                    view[f"networks.{key}.rate"] = float(text)
-                elif field == "firewall":
-                    view[f"networks.{key}.firewall"] = to_bool(text)
-    _guest_fields(view, config, status, pool)
-    return view
+    """An LXC guest's config as a flat view (see :func:`normalize_config`)."""
+    return normalize_config("lxc", config, status=status, pool=pool)
 
 
 # --- desired spec -> flat view --------------------------------------------------
@@ -299,14 +155,37 @@ def desired_view(document: VirtualMachine | Container) -> FlatView:
         view["name"] = document.metadata.name
     elif isinstance(spec, ContainerSpec):
         view["hostname"] = spec.hostname or document.metadata.name
-    if "tags" in view:
-        view["tags"] = split_tags(view["tags"])
-    if "description" in view:
-        view["description"] = str(view["description"]).rstrip()
-    for key in [k for k in view if k.endswith((".macaddr", ".hwaddr"))]:
-        view[key] = str(view[key]).upper()
-    for key in [k for k in view if k.endswith(".size") and isinstance(view[k], str)]:
-        view[key] = parse_size(view[key])  # the model serializes sizes as text
+    return _canonical(_kind_of(document), view)
+
+
+def spec_view(document: VirtualMachine | Container) -> FlatView:
+    """Every field of the spec, defaults included (what a create writes)."""
+    spec = document.spec
+    data = spec.model_dump(by_alias=True, exclude_none=True, mode="python")
+    view: FlatView = {}
+    _flatten(data, "", view)
+    if isinstance(spec, VirtualMachineSpec):
+        view["name"] = document.metadata.name
+    elif isinstance(spec, ContainerSpec):
+        view["hostname"] = spec.hostname or document.metadata.name
+    return _canonical(_kind_of(document), view)
+
+
+def _kind_of(document: VirtualMachine | Container) -> str:
+    return "qemu" if isinstance(document, VirtualMachine) else "lxc"
+
+
+def _canonical(kind: str, view: FlatView) -> FlatView:
+    """Desired values in the form live values are read in, by each row's codec."""
+    for path, value in list(view.items()):
+        found = resolve(kind, path)
+        if found is None:
+            continue
+        row = found.key
+        sub = row.sub_for_path(found.subpath) if row.subs else None
+        codec = sub.codec if sub is not None else row.codec
+        if codec is not None and (row.subs == () or sub is not None):
+            view[path] = codec.canon(value)
     return view
 
 

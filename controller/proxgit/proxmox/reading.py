@@ -19,6 +19,7 @@ from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Config
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import ClusterLive, LiveGuest, LiveNode, LiveState, LiveStorage
+from proxgit.proxmox.normalize import SECRET_CONFIG_KEYS, ConfigValueError
 
 ClientFactory = Callable[[str], ProxmoxClient]
 
@@ -160,16 +161,32 @@ def read_checked_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, An
     recorded in ``guest.error``; the other guests of the cluster are unaffected."""
     config = read_guest_config(client, guest)
     guest.config = config
+    return config if check_config(guest) else None
+
+
+def check_config(guest: LiveGuest) -> bool:
+    """Normalize ``guest.config`` once; when a value can't be read, record which key
+    and value in the guest (``error``, ``bad_key``, ``bad_value``), drop its config
+    and answer False. Only this guest is affected, never its cluster."""
     try:
         guest.view()
+    except ConfigValueError as err:
+        guest.config = None
+        guest.bad_key = err.key
+        guest.bad_value = None if err.key in SECRET_CONFIG_KEYS else str(err.raw)
+        guest.error = (
+            f"vmid {guest.vmid}: config key {err}; this guest is left alone until the "
+            "value is fixed in Proxmox"
+        )
+        return False
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         guest.config = None
         guest.error = (
             f"vmid {guest.vmid}: a config value Proxmox returned is malformed ({err}); "
             "this guest is left alone"
         )
-        return None
-    return config
+        return False
+    return True
 
 
 def read_guest_config(client: ProxmoxClient, guest: LiveGuest) -> dict[str, Any]:

@@ -1,0 +1,671 @@
+"""The field table: every Proxmox config key of a guest kind, and what proxgit does with it.
+
+One table per guest kind (:data:`QEMU`, :data:`LXC`). A row (:class:`Key`) is
+one config key or one indexed family (``scsiN``, ``netN``, ``mpN``...) with:
+
+- ``role``: ``typed`` (a spec field), ``carried`` (kept verbatim in
+  ``extraConfig``), ``secret`` (written from a secret reference, never read
+  back into a spec) or ``owned`` (Proxmox sets it: ``digest``, ``vmgenid``,
+  ``meta``, volume names of unused disks...);
+- its spec path (``disks.{slot}``, ``cores``), its Proxmox type, enum and range;
+- its property-string format: the sub-keys (:class:`Sub`), which one is the
+  default key, each sub-key's type, enum and the spec path it fills (``None``
+  for the sub-keys proxgit does not type: they are kept as live has them when
+  the key is written);
+- how a value is parsed (Proxmox text to flat-view values) and written (flat
+  view values, over the live value, to Proxmox text);
+- its effect on a running guest: ``live``, ``restart``, ``hotplug:<feature>``
+  (live when QEMU's ``hotplug`` option holds the feature), ``create-only``.
+
+Normalization (``normalize.py``), translation to API parameters
+(``translate.py``), the executor's updates, the planner's effects and import
+all read these rows; PVE's own API schema is the oracle a test holds the
+table against (``tests/proxmox/test_field_table.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, unquote
+
+from proxgit.models.base import normalize_tags, parse_size, proxmox_size
+
+Role = Literal["typed", "carried", "secret", "owned"]
+FlatView = dict[str, Any]
+
+_TRUE = {"1", "on", "yes", "true"}
+PENDING_DELETION_TAG = "proxgit-pending-deletion"
+
+
+# --- value codecs ----------------------------------------------------------------
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def to_int(value: Any) -> int:
+    return int(float(value))
+
+
+def _flag(value: Any) -> str:
+    return "1" if value else "0"
+
+
+def _num(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def split_tags(value: Any) -> list[str]:
+    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted, lower-cased list it stores."""
+    if isinstance(value, list | tuple):
+        return normalize_tags([str(t) for t in value])
+    text = str(value or "")
+    for sep in (",", " "):
+        text = text.replace(sep, ";")
+    return normalize_tags([t for t in text.split(";") if t])
+
+
+def visible_tags(tags: list[str]) -> list[str]:
+    """Tags a user manages: proxgit's own marker tag is not part of the spec."""
+    return [t for t in tags if t != PENDING_DELETION_TAG]
+
+
+def split_ssh_keys(value: str) -> list[str]:
+    """Proxmox stores ``sshkeys`` URL-encoded, one key per line."""
+    return [line.strip() for line in unquote(value).splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """Proxmox text <-> a flat-view value, and a desired value to the same flat form."""
+
+    parse: Callable[[Any], Any]
+    write: Callable[[Any], str]
+    canon: Callable[[Any], Any] = lambda v: v
+
+
+STR = Codec(parse=str, write=str)
+INT = Codec(parse=to_int, write=lambda v: str(int(v)))
+NUM = Codec(parse=float, write=_num, canon=float)
+BOOL = Codec(parse=to_bool, write=_flag, canon=bool)
+# a size= Proxmox stores: a bare number is bytes; desired sizes are bytes already
+SIZE = Codec(
+    parse=lambda v: parse_size(v, bare_unit="B"),
+    write=proxmox_size,
+    canon=lambda v: parse_size(v) if isinstance(v, str) else int(v),
+)
+MAC = Codec(parse=lambda v: str(v).upper(), write=lambda v: str(v).upper(), canon=str.upper)
+DISCARD = Codec(parse=lambda v: str(v) == "on", write=lambda v: "on" if v else "ignore", canon=bool)
+TAGS = Codec(
+    parse=lambda v: visible_tags(split_tags(v)),
+    write=lambda v: ";".join(normalize_tags(list(v))),
+    canon=split_tags,
+)
+TEXT = Codec(parse=lambda v: str(v).rstrip(), write=str, canon=lambda v: str(v).rstrip())
+SSHKEYS = Codec(
+    parse=lambda v: split_ssh_keys(str(v)),
+    write=lambda v: quote("\n".join(v) + "\n", safe=""),
+    canon=list,
+)
+
+
+# --- rows ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sub:
+    """One sub-key of a property string."""
+
+    name: str
+    type: str = "string"  # PVE's type: boolean | integer | number | string
+    path: str | None = None  # spec path under the key's path ("" = the key's path itself)
+    codec: Codec = STR
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    default_key: bool = False
+    generated: bool = False  # Proxmox fills it in when not given (MACs): never imported
+    virtual: bool = False  # proxgit's view only, not a Proxmox sub-key (a volume's storage)
+    effect: str | None = None  # overrides the key's effect for a change of this sub-key
+
+
+@dataclass(frozen=True)
+class Key:
+    """One Proxmox config key, or an indexed family of keys (``count`` > 0)."""
+
+    name: str
+    role: Role
+    path: str | None = None  # spec path; "{slot}" stands for the config key (scsi0)
+    type: str = "string"
+    codec: Codec | None = None  # a scalar key's codec
+    subs: tuple[Sub, ...] = ()  # a property string's sub-keys
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    count: int = 0  # indexed family: name0 .. name{count-1}
+    effect: str = "restart"
+    new_effect: str | None = None  # effect when the slot is added to a running guest
+    root_only: bool = False  # only root@pam may set it (plan warns)
+    why: str = ""  # for carried and owned keys: why they are not typed
+    # custom parse/write for formats the generic property string can't express
+    parse_fn: Callable[[Key, str, Any], FlatView | None] | None = None
+    write_fn: Callable[[Key, Mapping[str, Any], str | None], str] | None = None
+
+    @property
+    def default_sub(self) -> Sub | None:
+        return next((s for s in self.subs if s.default_key), None)
+
+    def matches(self, config_key: str) -> bool:
+        if not self.count:
+            return config_key == self.name
+        rest = config_key[len(self.name) :]
+        return (
+            config_key.startswith(self.name)
+            and rest.isdigit()
+            and (rest == "0" or not rest.startswith("0"))
+            and int(rest) < self.count
+        )
+
+    def spec_path(self, config_key: str) -> str | None:
+        return None if self.path is None else self.path.replace("{slot}", config_key)
+
+    def sub(self, name: str) -> Sub | None:
+        return next((s for s in self.subs if s.name == name), None)
+
+    def sub_for_path(self, subpath: str) -> Sub | None:
+        return next((s for s in self.subs if s.path == subpath), None)
+
+    # --- parse: Proxmox text -> flat view --------------------------------------------
+
+    def parse(self, config_key: str, raw: Any) -> FlatView | None:
+        """The flat-view values of ``raw``; None when this value is not typed (a cdrom
+        in a disk slot, a passed-through device): then it is carried as it is."""
+        if self.parse_fn is not None:
+            return self.parse_fn(self, config_key, raw)
+        base = self.spec_path(config_key) or config_key
+        if not self.subs:
+            assert self.codec is not None
+            return {base: self.codec.parse(raw)}
+        default = self.default_sub
+        props = parse_property_string(str(raw), default.name if default else None)
+        view: FlatView = {}
+        for sub in self.subs:
+            if sub.path is not None and sub.name in props:
+                view[_join(base, sub.path)] = sub.codec.parse(props[sub.name])
+        return view
+
+    # --- write: flat values over the live text -> Proxmox text ---------------------
+
+    def write(self, values: Mapping[str, Any], live: str | None = None) -> str:
+        """Proxmox text for ``values`` (sub-paths to desired values: ``{"size": ..}``,
+        ``{"": 4}`` for a scalar), written over ``live``: every sub-key ``values``
+        does not name is kept exactly as live has it."""
+        if self.write_fn is not None:
+            return self.write_fn(self, values, live)
+        if not self.subs:
+            assert self.codec is not None
+            return self.codec.write(values[""])
+        default = self.default_sub
+        props = parse_property_string(live, default.name if default else None) if live else {}
+        for subpath, value in values.items():
+            sub = self.sub_for_path(subpath)
+            if sub is None or sub.virtual or value is None:
+                continue
+            props[sub.name] = sub.codec.write(value)
+        return join_property_string(props, default.name if default else None)
+
+
+def _join(base: str, sub: str) -> str:
+    return f"{base}.{sub}" if sub else base
+
+
+def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:
+    """``a=1,b=2`` to a dict; a first item without ``=`` goes under ``default_key``."""
+    result: dict[str, str] = {}
+    for index, item in enumerate(str(value).split(",")):
+        if not item:
+            continue
+        key, sep, val = item.partition("=")
+        if not sep:
+            if index == 0 and default_key:
+                result[default_key] = key
+            else:
+                result[key] = "1"
+            continue
+        result[key.strip()] = val.strip()
+    return result
+
+
+def join_property_string(props: Mapping[str, str], default_key: str | None = None) -> str:
+    """The reverse of :func:`parse_property_string`: the default key's value first, bare."""
+    parts: list[str] = []
+    if default_key and default_key in props:
+        parts.append(str(props[default_key]))
+    parts.extend(f"{k}={v}" for k, v in props.items() if k != default_key)
+    return ",".join(parts)
+
+
+# --- custom formats --------------------------------------------------------------
+
+_NIC_MODELS = (
+    "e1000",
+    "e1000-82540em",
+    "e1000-82544gc",
+    "e1000-82545em",
+    "e1000e",
+    "i82551",
+    "i82557b",
+    "i82559er",
+    "ne2k_isa",
+    "ne2k_pci",
+    "pcnet",
+    "rtl8139",
+    "virtio",
+    "vmxnet3",
+)
+
+
+def nic_mac(props: Mapping[str, str]) -> str | None:
+    """The MAC of a parsed ``netN`` value: ``virtio=BC:24:..`` (QEMU) or ``hwaddr=`` (LXC)."""
+    mac = props.get("hwaddr") or props.get("macaddr")
+    if not mac:
+        mac = next((v for k, v in props.items() if k in _NIC_MODELS and v not in ("", "1")), None)
+    return mac.upper() if mac else None
+
+
+def _qemu_nic_parse(key: Key, config_key: str, raw: Any) -> FlatView:
+    base = key.spec_path(config_key) or config_key
+    props = parse_property_string(str(raw))
+    view: FlatView = {}
+    for name, val in props.items():
+        if name in _NIC_MODELS:
+            view[f"{base}.model"] = name
+            if val and val != "1":
+                view[f"{base}.macaddr"] = val.upper()
+            continue
+        sub = key.sub(name)
+        if sub is not None and sub.path is not None:
+            view[_join(base, sub.path)] = sub.codec.parse(val)
+    return view
+
+
+def _qemu_nic_write(key: Key, values: Mapping[str, Any], live: str | None) -> str:
+    props = parse_property_string(live) if live else {}
+    model = next((k for k in props if k in _NIC_MODELS), None) or props.get("model")
+    mac = nic_mac(props)
+    rest = {
+        k: v for k, v in props.items() if k not in _NIC_MODELS and k not in ("model", "macaddr")
+    }
+    for subpath, value in values.items():
+        if value is None:
+            continue
+        if subpath == "model":
+            model = str(value)
+        elif subpath == "macaddr":
+            mac = str(value).upper()
+        else:
+            sub = key.sub_for_path(subpath)
+            if sub is not None:
+                rest[sub.name] = sub.codec.write(value)
+    model = model or "virtio"
+    head = f"{model}={mac}" if mac else model
+    return join_property_string({"_": head, **rest}, "_")
+
+
+def _volume_parse(volume_key: str) -> Callable[[Key, str, Any], FlatView | None]:
+    """Disks, rootfs and mount points: ``storage:volume,size=..``; a cdrom, a
+    cloud-init drive, ``none`` or a passed-through device (``/dev/...``) is not typed."""
+
+    def parse(key: Key, config_key: str, raw: Any) -> FlatView | None:
+        props = parse_property_string(str(raw), volume_key)
+        volume = props.get(volume_key, "")
+        if (
+            props.get("media") == "cdrom"
+            or volume in ("none", "cdrom", "")
+            or "cloudinit" in volume
+            or ":" not in volume
+            or volume.startswith("/")
+        ):
+            return None
+        base = key.spec_path(config_key) or config_key
+        view: FlatView = {f"{base}.storage": volume.split(":", 1)[0]}
+        for sub in key.subs:
+            if sub.path not in (None, "storage") and sub.name in props:
+                view[_join(base, sub.path)] = sub.codec.parse(props[sub.name])
+        return view
+
+    return parse
+
+
+_GIB = 1 << 30
+
+
+def alloc(storage: str, size: int) -> str:
+    """``storage:SIZE_IN_GiB``, Proxmox's syntax for allocating a new volume."""
+    gib = size / _GIB
+    return f"{storage}:{int(gib) if gib.is_integer() else round(gib, 3)}"
+
+
+def _volume_write(volume_key: str) -> Callable[[Key, Mapping[str, Any], str | None], str]:
+    """A new volume is written in allocation syntax (``storage:GiB``); an existing one
+    keeps its volume and size (sizes change through ``resize``)."""
+
+    def write(key: Key, values: Mapping[str, Any], live: str | None) -> str:
+        if live:
+            props = parse_property_string(live, volume_key)
+        else:
+            props = {volume_key: alloc(str(values["storage"]), int(values["size"]))}
+        for subpath, value in values.items():
+            if subpath in ("storage", "size") or value is None:
+                continue
+            sub = key.sub_for_path(subpath)
+            if sub is not None:
+                props[sub.name] = sub.codec.write(value)
+        return join_property_string(props, volume_key)
+
+    return write
+
+
+# --- sub-key sets ----------------------------------------------------------------
+
+_CACHE = ("none", "writethrough", "writeback", "unsafe", "directsync")
+_DISK_SUBS = (
+    Sub("file", default_key=True),
+    Sub("storage", path="storage", virtual=True),  # the storage part of file
+    Sub("size", path="size", codec=SIZE, effect="live"),
+    Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop"), path="format"),
+    Sub("ssd", "boolean", path="ssd", codec=BOOL),
+    Sub("discard", enum=("ignore", "on"), path="discard", codec=DISCARD),
+    Sub("iothread", "boolean", path="iothread", codec=BOOL),
+    Sub("cache", enum=_CACHE, path="cache"),
+    Sub("backup", "boolean", path="backup", codec=BOOL),
+    # kept as live has them, never typed (yet): written back untouched
+    Sub("aio", enum=("native", "threads", "io_uring")),
+    Sub("replicate", "boolean"),
+    Sub("serial"),
+    Sub("ro", "boolean"),
+    Sub("queues", "integer", minimum=2),
+    Sub("media", enum=("cdrom", "disk")),
+)
+# sub-keys a bus does not have (qemu-server's drive formats)
+_NOT_ON_BUS = {
+    "scsi": frozenset(),
+    "virtio": frozenset({"ssd", "queues"}),
+    "sata": frozenset({"iothread", "ro", "queues"}),
+    "ide": frozenset({"iothread", "ro", "queues"}),
+}
+
+
+def disk_subs(bus: str) -> tuple[Sub, ...]:
+    return tuple(s for s in _DISK_SUBS if s.name not in _NOT_ON_BUS[bus])
+
+
+def disk_options_not_on(bus: str) -> frozenset[str]:
+    """Spec options of a disk that Proxmox refuses on ``bus`` (``iothread`` on ``ide``)."""
+    return _NOT_ON_BUS[bus]
+
+
+_QEMU_NIC_SUBS = (
+    Sub("model", enum=_NIC_MODELS, path="model", default_key=True, effect="restart"),
+    Sub("macaddr", path="macaddr", codec=MAC, generated=True, effect="restart"),
+    Sub("bridge", path="bridge"),
+    Sub("tag", "integer", path="tag", codec=INT, minimum=1, maximum=4094),
+    Sub("firewall", "boolean", path="firewall", codec=BOOL),
+    Sub("rate", "number", path="rate", codec=NUM, minimum=0),
+    Sub("mtu", "integer", path="mtu", codec=INT, minimum=1, maximum=65520),
+    Sub("queues", "integer", path="queues", codec=INT, minimum=0, maximum=64),
+    Sub("link_down", "boolean", path="linkDown", codec=BOOL),
+    Sub("trunks"),
+)
+_LXC_NIC_SUBS = (
+    Sub("name", path="name"),
+    Sub("bridge", path="bridge"),
+    Sub("hwaddr", path="hwaddr", codec=MAC, generated=True),
+    Sub("ip", path="ip"),
+    Sub("gw", path="gw"),
+    Sub("ip6", path="ip6"),
+    Sub("gw6", path="gw6"),
+    Sub("tag", "integer", path="tag", codec=INT, minimum=1, maximum=4094),
+    Sub("firewall", "boolean", path="firewall", codec=BOOL),
+    Sub("mtu", "integer", path="mtu", codec=INT, minimum=64, maximum=65535),
+    Sub("rate", "number", path="rate", codec=NUM),
+    Sub("trunks"),
+    Sub("link_down", "boolean"),
+    Sub("type", enum=("veth",)),
+)
+_MOUNT_OPTION_SUBS = (
+    Sub("acl", "boolean"),
+    Sub("quota", "boolean"),
+    Sub("replicate", "boolean"),
+    Sub("shared", "boolean"),
+    Sub("mountoptions"),
+)
+_ROOTFS_SUBS = (
+    Sub("volume", default_key=True),
+    Sub("storage", path="storage", virtual=True),
+    Sub("size", path="size", codec=SIZE, effect="live"),
+    Sub("ro", "boolean"),
+    *_MOUNT_OPTION_SUBS,
+)
+_MP_SUBS = (
+    Sub("volume", default_key=True),
+    Sub("storage", path="storage", virtual=True),
+    Sub("size", path="size", codec=SIZE, effect="live"),
+    Sub("mp", path="path"),
+    Sub("backup", "boolean", path="backup", codec=BOOL),
+    Sub("ro", "boolean", path="ro", codec=BOOL),
+    *_MOUNT_OPTION_SUBS,
+)
+_STARTUP_SUBS = (
+    Sub("order", "integer", path="order", codec=INT),
+    Sub("up", "integer", path="up", codec=INT),
+    Sub("down", "integer", path="down", codec=INT),
+)
+
+
+def _typed(name: str, path: str | None = None, codec: Codec = STR, **kw: Any) -> Key:
+    return Key(name, "typed", path=path if path is not None else name, codec=codec, **kw)
+
+
+def _carried(name: str, why: str = "", **kw: Any) -> Key:
+    return Key(name, "carried", why=why or "not typed: carried verbatim in extraConfig", **kw)
+
+
+def _owned(name: str, why: str, **kw: Any) -> Key:
+    return Key(name, "owned", why=why, **kw)
+
+
+_SHARED_TYPED = (
+    _typed("onboot", codec=BOOL, type="boolean", effect="live"),
+    _typed("protection", codec=BOOL, type="boolean", effect="live"),
+    _typed("tags", codec=TAGS, effect="live"),
+    _typed("description", codec=TEXT, maximum=None, effect="live"),
+    Key("startup", "typed", path="startup", subs=_STARTUP_SUBS, effect="live"),
+)
+_SHARED_OWNED = (
+    _owned("digest", "the config's checksum, sent back with every write"),
+    _owned("lock", "set by Proxmox while a task holds the guest"),
+    _owned("template", "templates are not guests proxgit manages"),
+    _owned("unused", "volumes of detached disks: volume names Proxmox owns", count=256),
+)
+
+# fmt: off
+QEMU: tuple[Key, ...] = (
+    *_SHARED_TYPED,
+    _typed("name", path="name", effect="live"),
+    _typed("cores", codec=INT, type="integer", minimum=1),
+    _typed("sockets", codec=INT, type="integer", minimum=1),
+    Key("memory", "typed", path="memory", effect="hotplug:memory",
+        subs=(Sub("current", "integer", path="", codec=INT, minimum=16, default_key=True),)),
+    _typed("balloon", codec=INT, type="integer", minimum=0, effect="hotplug:memory"),
+    _typed("numa", codec=BOOL, type="boolean"),
+    _typed("bios", enum=("seabios", "ovmf")),
+    Key("machine", "typed", path="machine", subs=(
+        Sub("type", path="", default_key=True), Sub("viommu", enum=("intel", "virtio")),
+        Sub("aw-bits", "number", minimum=32, maximum=64), Sub("enable-s3", "boolean"),
+        Sub("enable-s4", "boolean"))),
+    _typed("ostype", enum=("other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8",
+                           "win10", "win11", "l24", "l26", "solaris")),
+    _typed("scsihw", enum=("lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single",
+                           "megasas", "pvscsi")),
+    _typed("boot"),
+    _typed("hotplug"),
+    Key("cpu", "typed", path="cpu", subs=(
+        Sub("cputype", path="", default_key=True), Sub("flags"), Sub("hidden", "boolean"),
+        Sub("hv-vendor-id"), Sub("phys-bits"), Sub("reported-model"))),
+    Key("agent", "typed", path="agent", subs=(
+        Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
+        Sub("fstrim_cloned_disks", "boolean", path="fstrim", codec=BOOL),
+        Sub("freeze-fs", "boolean"), Sub("type", enum=("virtio", "isa")))),
+    *(Key(bus, "typed", path="disks.{slot}", subs=disk_subs(bus), count=count,
+          effect="restart", new_effect="hotplug:disk",
+          parse_fn=_volume_parse("file"), write_fn=_volume_write("file"))
+      for bus, count in (("scsi", 31), ("virtio", 16), ("sata", 6), ("ide", 4))),
+    Key("net", "typed", path="networks.{slot}", subs=_QEMU_NIC_SUBS, count=32,
+        effect="hotplug:network", new_effect="hotplug:network",
+        parse_fn=_qemu_nic_parse, write_fn=_qemu_nic_write),
+    _typed("ipconfig", path="cloudInit.{slot}", count=32, effect="live"),
+    _typed("ciuser", path="cloudInit.user", effect="live"),
+    _typed("sshkeys", path="cloudInit.sshKeys", codec=SSHKEYS, effect="live"),
+    _typed("nameserver", path="cloudInit.nameserver", effect="live"),
+    _typed("searchdomain", path="cloudInit.searchdomain", effect="live"),
+    _typed("cicustom", path="cloudInit.cicustom", effect="live"),
+    _typed("citype", path="cloudInit.citype", enum=("configdrive2", "nocloud", "opennebula"),
+           effect="live"),
+    _typed("ciupgrade", path="cloudInit.upgrade", codec=BOOL, type="boolean", effect="live"),
+    Key("cipassword", "secret", path="cloudInit.passwordFrom", effect="live",
+        why="a secret: written from cloudInit.passwordFrom, never read back"),
+    *_SHARED_OWNED,
+    _owned("vmgenid", "generated by Proxmox for each VM"),
+    _owned("meta", "creation metadata Proxmox records"),
+    _owned("parent", "the current snapshot"),
+    _owned("snaptime", "a snapshot's time"),
+    _owned("vmstate", "a snapshot's saved RAM volume"),
+    _owned("runningmachine", "what the running VM was started with"),
+    _owned("runningcpu", "what the running VM was started with"),
+    _owned("running-nets-host-mtu", "what the running VM was started with"),
+    _carried("acpi"), _carried("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
+    _carried("arch"), _carried("args", root_only=True), _carried("audio0"),
+    _carried("autostart"), _carried("bootdisk"), _carried("cdrom"), _carried("cpulimit"),
+    _carried("cpuunits"), _carried("efidisk0"), _carried("freeze"), _carried("hookscript"),
+    _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
+    _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
+    _carried("keyboard"), _carried("kvm"), _carried("localtime"),
+    _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
+    _carried("parallel", count=3, root_only=True), _carried("reboot"), _carried("rng0"),
+    _carried("serial", count=4, root_only=True), _carried("shares"), _carried("smbios1"),
+    _carried("smp"), _carried("spice_enhancements"), _carried("startdate"),
+    _carried("tablet"), _carried("tdf"), _carried("tpmstate0"),
+    _carried("usb", count=14, root_only=True), _carried("vcpus"), _carried("vga"),
+    _carried("virtiofs", count=10), _carried("vmstatestorage"), _carried("watchdog"),
+)
+
+LXC: tuple[Key, ...] = (
+    *_SHARED_TYPED,
+    _typed("hostname", effect="restart"),
+    _typed("cores", codec=INT, type="integer", minimum=1, maximum=8192, effect="live"),
+    _typed("memory", codec=INT, type="integer", minimum=16, effect="live"),
+    _typed("swap", codec=INT, type="integer", minimum=0, effect="live"),
+    _typed("unprivileged", codec=BOOL, type="boolean", effect="create-only"),
+    _typed("nameserver"),
+    _typed("searchdomain"),
+    _typed("ostype", enum=("debian", "devuan", "ubuntu", "centos", "fedora", "opensuse",
+                           "archlinux", "alpine", "gentoo", "nixos", "unmanaged")),
+    Key("features", "typed", path="features", subs=(
+        Sub("nesting", "boolean", path="nesting", codec=BOOL),
+        Sub("keyctl", "boolean", path="keyctl", codec=BOOL),
+        Sub("fuse", "boolean", path="fuse", codec=BOOL),
+        Sub("mount"), Sub("mknod", "boolean"), Sub("force_rw_sys", "boolean"))),
+    Key("rootfs", "typed", path="rootfs", subs=_ROOTFS_SUBS,
+        parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
+    Key("mp", "typed", path="mountpoints.{slot}", subs=_MP_SUBS, count=256, new_effect="live",
+        parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
+    Key("net", "typed", path="networks.{slot}", subs=_LXC_NIC_SUBS, count=32, effect="live",
+        new_effect="live"),
+    *_SHARED_OWNED,
+    _owned("lxc", "raw lxc.* lines: only editable in the file on the node"),
+    _carried("arch"), _carried("cmode"), _carried("console"), _carried("cpulimit"),
+    _carried("cpuunits"), _carried("debug"), _carried("dev", count=256),
+    _carried("entrypoint"), _carried("env"), _carried("hookscript"), _carried("timezone"),
+    _carried("tty"),
+)
+# fmt: on
+
+TABLES: dict[str, tuple[Key, ...]] = {"qemu": QEMU, "lxc": LXC}
+_TYPE_OF_KIND = {"VirtualMachine": "qemu", "Container": "lxc"}
+
+
+def table(kind: str) -> tuple[Key, ...]:
+    """The table of ``qemu``/``lxc`` (or ``VirtualMachine``/``Container``)."""
+    return TABLES[_TYPE_OF_KIND.get(kind, kind)]
+
+
+def key_for(kind: str, config_key: str) -> Key | None:
+    """The row of a config key (``scsi0`` finds the ``scsi`` family)."""
+    for row in table(kind):
+        if row.matches(config_key):
+            return row
+    return None
+
+
+_SLOT = re.compile(r"^([a-z]+)(\d+)$")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a spec path lands: the config key, its row and the path under the key."""
+
+    config_key: str
+    key: Key
+    subpath: str
+    base: str  # the key's spec path
+
+
+def resolve(kind: str, path: str) -> Resolved | None:
+    """The config key a spec path (``disks.scsi0.size``, ``cpu``) is written to."""
+    best: Resolved | None = None
+    for row in table(kind):
+        if row.path is None or row.role not in ("typed", "secret"):
+            continue
+        if "{slot}" in row.path:
+            prefix, _, _ = row.path.partition("{slot}")
+            if not path.startswith(prefix):
+                continue
+            slot = path[len(prefix) :].split(".", 1)[0]
+            if not row.matches(slot):
+                continue
+            base = row.spec_path(slot) or slot
+            config_key = slot
+        else:
+            base = row.path
+            config_key = row.name
+        if path == base or path.startswith(base + "."):
+            sub = path[len(base) + 1 :] if path != base else ""
+            if best is None or len(base) > len(best.base):
+                best = Resolved(config_key=config_key, key=row, subpath=sub, base=base)
+    return best
+
+
+@dataclass
+class ConfigReading:
+    """A config read through the table: the flat view, and the keys it did not type."""
+
+    view: FlatView = field(default_factory=dict)
+    carried: dict[str, str] = field(default_factory=dict)  # config key -> raw value
+    unknown: dict[str, str] = field(default_factory=dict)  # keys the table does not know
+
+
+def generated(kind: str, path: str) -> bool:
+    """Whether ``path`` is a value Proxmox generates when it is not given (a MAC):
+    an imported document leaves it out, as a hand-written one would."""
+    found = resolve(kind, path)
+    if found is None or not found.subpath:
+        return False
+    sub = found.key.sub_for_path(found.subpath)
+    return sub is not None and sub.generated

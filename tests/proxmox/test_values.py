@@ -1,0 +1,137 @@
+"""Values as real Proxmox writes them: sizes in bytes, ``memory: current=``, and values
+proxgit can't read, which stop one guest with a finding and never the cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from proxgit.models.base import format_size, parse_size, proxmox_size
+from proxgit.proxmox.live import LiveGuest
+from proxgit.proxmox.normalize import ConfigValueError, normalize_lxc_config, normalize_qemu_config
+from tests.reflecting.conftest import run
+from tests.support import GitRepo, vm_path, vm_yaml
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("34359738368", 32 * GIB),  # a bare number in a config is bytes
+        ("32G", 32 * GIB),
+        ("4M", 4 << 20),
+        ("528K", 528 << 10),
+        ("1.5T", int(1.5 * (1 << 40))),
+        ("1000B", 1000),
+    ],
+)
+def test_config_sizes_are_bytes_when_bare(text: str, size: int) -> None:
+    view = normalize_qemu_config({"scsi0": f"local-lvm:vm-1-disk-0,size={text}"})
+    assert view["disks.scsi0.size"] == size
+    ct = normalize_lxc_config({"rootfs": f"local-lvm:subvol-1-disk-0,size={text}"})
+    assert ct["rootfs.size"] == size
+
+
+def test_desired_sizes_keep_their_meaning_and_format_round_trips() -> None:
+    assert parse_size("32") == 32 * GIB  # desired YAML: a bare number is GiB
+    assert parse_size(32) == 32 * GIB
+    assert parse_size("1000B") == 1000
+    for size in (32 * GIB, 1536 << 20, 1000, 4 << 20, 1 << 50):
+        assert parse_size(format_size(size)) == size
+        assert parse_size(proxmox_size(size), bare_unit="B") == size
+    assert format_size(1000) == "1000B" and proxmox_size(1000) == "1000"
+
+
+def test_memory_current_is_read() -> None:
+    assert normalize_qemu_config({"memory": "current=2048"})["memory"] == 2048
+    assert normalize_qemu_config({"memory": 4096})["memory"] == 4096
+    assert normalize_qemu_config({"memory": "4096"})["memory"] == 4096
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        ("memory", "current=lots"),
+        ("cores", "two"),
+        ("scsi0", "local-lvm:vm-1-disk-0,size=huge"),
+        ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=x"),
+        ("startup", "order=first"),
+    ],
+)
+def test_an_unreadable_value_names_its_key_and_value(key: str, raw: str) -> None:
+    with pytest.raises(ConfigValueError) as caught:
+        normalize_qemu_config({"name": "a", key: raw})
+    assert caught.value.key == key and caught.value.raw == raw
+    assert key in str(caught.value) and "malformed value" in str(caught.value)
+
+
+def test_a_secret_value_is_never_shown() -> None:
+    err = ConfigValueError("cipassword", "hunter2-secret", "bad")
+    assert "hunter2" not in str(err)
+
+
+def _real_configs(pve: Any) -> None:
+    """Configs as PVE 8.1+ writes them: ``memory: current=``, a disk size in bytes."""
+    pve.add_vm(
+        130,
+        "mem-current",
+        node="pve1",
+        config={
+            "memory": "current=2048",
+            "cores": 2,
+            "scsihw": "virtio-scsi-single",
+            "scsi0": "local-lvm:vm-130-disk-0,iothread=1,size=34359738368",
+            "net0": "virtio=BC:24:11:00:01:30,bridge=vmbr0",
+        },
+    )
+    pve.add_vm(
+        131,
+        "broken",
+        node="pve1",
+        config={"memory": 1024, "cores": 1, "startup": "order=first"},
+    )
+
+
+def test_real_values_import_plan_zero_and_a_broken_guest_stays_alone(
+    repo: GitRepo, pve: Any
+) -> None:
+    _real_configs(pve)
+    result = run(repo, "import", "--cluster", "lab", "--all-unmanaged")
+    assert result.exit_code == 1, result.output  # one guest could not be imported
+    assert "internal error" not in result.output
+    assert (
+        "vmid 131 (broken) not imported: vmid 131: config key startup: malformed value "
+        "'order=first'" in result.output
+    )
+    assert "wrote clusters/lab/vms/mem-current.yaml" in result.output
+    doc = yaml.safe_load((repo.path / vm_path("mem-current")).read_text())
+    assert doc["spec"]["memory"] == 2048
+    assert doc["spec"]["disks"]["scsi0"]["size"] == "32G"
+
+    # the broken guest declared by hand: a finding for it, the others are planned
+    repo.commit(
+        {vm_path("broken"): vm_yaml("broken", 131, extra="cores: 1\n")},
+        "Declare the broken guest",
+    )
+    plan = run(repo, "plan", "--output", "json")
+    data = json.loads(plan.stdout)
+    assert not data["blockers"], data["blockers"]
+    changes = {c["vmid"]: c for c in data["changes"]}
+    assert changes[130]["action"] == "noop" and not changes[130]["blockers"]
+    [blocker] = changes[131]["blockers"]
+    assert blocker["code"] == "config-unreadable"
+    assert blocker["key"] == "startup" and blocker["value"] == "order=first"
+    assert plan.exit_code == 1
+
+    drift = run(repo, "drift")
+    assert "internal error" not in drift.output
+
+
+def test_live_guest_view_reads_memory_current() -> None:
+    guest = LiveGuest(vmid=1, type="qemu", name="a", node="n", status="stopped")
+    guest.config = {"memory": "current=1024,", "cores": "1"}
+    assert guest.view()["memory"] == 1024
