@@ -63,3 +63,40 @@ def test_a_commit_posing_as_proxgits_is_not_skipped_by_apply(scene: Callable[...
     assert result.exit_code == 0, result.output
     assert f"apply {posing[:12]}" in result.output, result.output
     assert s.alive(102)
+
+
+def test_a_lost_push_race_keeps_proxgits_commits_signed(scene: Callable[..., Scene]) -> None:
+    """push_branch rebases proxgit's commit onto a remote that moved; the rebased commit is
+    re-signed with proxgit's key and keeps proxgit's identity, whatever the environment."""
+    import os
+
+    from proxgit.git import GitRepository, Identity, public_key_of
+    from tests.support import GitRepo
+
+    s = scene()
+    other = s.root / "other"
+    GitRepo.git_in(s.root, "clone", "--quiet", str(s.repo.remote), str(other))
+    (other / "README.md").write_text("someone else\n")
+    GitRepo.git_in(other, "add", "README.md")
+    GitRepo.git_in(other, "commit", "--quiet", "-m", "Readme")
+    GitRepo.git_in(other, "push", "--quiet", "origin", "HEAD:main")
+
+    key = os.environ["PROXGIT_TEST_SIGNING_KEY"]
+    identity = Identity("proxgit", "proxgit@noreply.invalid", signing_key=key)
+    repo = GitRepository(s.repo.path)
+    (s.repo.path / "snapshot").mkdir()
+    (s.repo.path / "snapshot" / "x.yaml").write_text("a: 1\n")
+    repo.commit_paths(["snapshot"], "proxgit reflect: x", identity)
+    repo.push_branch("main")
+
+    head = s.repo.git("rev-parse", "HEAD")
+    assert s.repo.git("rev-parse", "HEAD^") == GitRepo.git_in(other, "rev-parse", "HEAD")
+    assert s.repo.git("log", "-1", "--format=%ae %ce", head) == (
+        "proxgit@noreply.invalid proxgit@noreply.invalid"
+    )
+    signers = s.root / "proxgit_signers"
+    signers.write_text(f'proxgit namespaces="git" {public_key_of(key)}\n')
+    status = s.repo.git(
+        "-c", f"gpg.ssh.allowedSignersFile={signers}", "log", "-1", "--format=%G?", head
+    )
+    assert status == "G"

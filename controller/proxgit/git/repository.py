@@ -210,18 +210,8 @@ class GitRepository:
                         f"{attempts} attempts: {err.message}"
                     ) from None
                 self.fetch(branch)
-                # proxgit's rebased commits are re-signed with its key and keep its identity.
-                ident = self._identity
-                options = ident.signing_options() if ident else ["-c", "commit.gpgsign=false"]
                 try:
-                    self.run(
-                        *options,
-                        "rebase",
-                        "--quiet",
-                        "--autostash",
-                        f"{self.remote}/{branch}",
-                        env=ident.env() if ident else None,
-                    )
+                    self.rebase_onto(f"{self.remote}/{branch}", self._identity)
                 except RepositoryError:
                     self.run("rebase", "--abort")
                     raise RepositoryError(
@@ -229,6 +219,19 @@ class GitRepository:
                         f"{branch} conflicted; nothing was pushed"
                     ) from None
                 time.sleep(0.05 * (attempt + 1))
+
+    def rebase_onto(self, upstream: str, identity: Identity | None) -> None:
+        """Rebase proxgit's local commits onto ``upstream``, re-signed with its key and
+        committed under its identity (never the environment's GIT_COMMITTER_*)."""
+        options = identity.signing_options() if identity else ["-c", "commit.gpgsign=false"]
+        self.run(
+            *options,
+            "rebase",
+            "--quiet",
+            "--autostash",
+            upstream,
+            env=identity.env() if identity else None,
+        )
 
     # --- refs as shared state ----------------------------------------------------
 

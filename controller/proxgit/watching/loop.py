@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
-from proxgit.git import GitRepository
+from proxgit.git import GitRepository, Identity, commit_identity
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
 Log = Callable[[str], None]
@@ -136,7 +136,7 @@ class Watcher:
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
         repo.run("checkout", "--quiet", branch)
         try:
-            repo.run("rebase", "--quiet", "--autostash", f"{repo.remote}/{branch}")
+            repo.rebase_onto(f"{repo.remote}/{branch}", self._identity(repo))
         except RepositoryError:
             repo.run("rebase", "--abort")
             repo.run("reset", "--quiet", "--hard", f"{repo.remote}/{branch}")
@@ -144,6 +144,16 @@ class Watcher:
         ahead = repo.run("rev-list", "--count", f"{repo.remote}/{branch}..HEAD").strip()
         if self.options.push and ahead not in ("", "0"):
             repo.push_branch(branch)
+
+    def _identity(self, repo: GitRepository) -> Identity | None:
+        """proxgit's own identity and key, from the working tree's proxgit.yaml."""
+        try:
+            from proxgit.loading import load_files
+
+            config = (repo.path / "proxgit.yaml").read_text(encoding="utf-8")
+            return commit_identity(load_files([("proxgit.yaml", config)]).config, repo.path)
+        except (OSError, ProxgitError):
+            return None
 
     def apply(self) -> None:
         from proxgit.applying.run import ApplyOptions, apply_revision
