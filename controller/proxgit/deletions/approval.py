@@ -341,7 +341,7 @@ class _Decider:
                 openings.setdefault(rid, []).append(sha)
         mine = openings.get(request_id, [])
         if not mine:
-            if not order and self.git.is_shallow():
+            if self.git.is_shallow():
                 raise _Refusal(
                     f"{self.path}: the history is shallow; fetch the full history (fetch-depth: 0)"
                 )
