@@ -100,3 +100,22 @@ def test_a_lost_push_race_keeps_proxgits_commits_signed(scene: Callable[..., Sce
         "-c", f"gpg.ssh.allowedSignersFile={signers}", "log", "-1", "--format=%G?", head
     )
     assert status == "G"
+
+
+def test_a_shallow_clone_says_to_fetch_the_history(scene: Callable[..., Scene]) -> None:
+    from click.testing import CliRunner
+
+    from proxgit.cli import main
+    from tests.support import GitRepo
+
+    s = scene()
+    s.requested()
+    s.approve("bob")
+    shallow = s.root / "shallow"
+    GitRepo.git_in(
+        s.root, "clone", "--quiet", "--depth", "1", f"file://{s.repo.remote}", str(shallow)
+    )
+    result = CliRunner().invoke(main, ["deletions", "list", "--repo", str(shallow)])
+    assert result.exit_code == 0, result.output
+    assert "fetch-depth: 0" in result.output, result.output
+    assert "approved" not in result.output
