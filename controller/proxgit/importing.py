@@ -37,7 +37,7 @@ from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
 from proxgit.models.base import DNS_NAME_PATTERN
 from proxgit.planning.planner import diff_guest
-from proxgit.proxmox.fields import generated
+from proxgit.proxmox.fields import generated, key_for
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.reading import (
     ClientFactory,
@@ -87,6 +87,7 @@ _ORDER = (
     "nameserver",
     "searchdomain",
     "cloudInit",
+    "extraConfig",
 )
 # Keys inside a disk, NIC, cloud-init block..., in the order the examples use.
 _INNER_ORDER = (
@@ -275,24 +276,34 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         if path.endswith(".size") and isinstance(value, int):
             value = format_size(value)
         _set(spec, path.split("."), value)
+    config = guest.config or {}
     for group in ("disks", "mountpoints"):
         for slot, disk in list((spec.get(group) or {}).items()):
             if "size" not in disk or "storage" not in disk:
                 del spec[group][slot]  # a volume without a size can't be declared
-                left_out.append(f"{group}.{slot}")
+                left_out.append(
+                    f"{slot}: {_excerpt(config.get(slot))} not carried: a volume "
+                    "without a size= can't be declared"
+                )
     if "rootfs" in spec and "size" not in spec["rootfs"]:
         del spec["rootfs"]
-        left_out.append("rootfs")
+        left_out.append(
+            f"rootfs: {_excerpt(config.get('rootfs'))} not carried: a volume without "
+            "a size= can't be declared"
+        )
     for slot, nic in list((spec.get("networks") or {}).items()):
         if "bridge" not in nic:
             del spec["networks"][slot]
-            left_out.append(f"networks.{slot}")
+            left_out.append(
+                f"{slot}: {_excerpt(config.get(slot))} not carried: a NIC without a bridge "
+                "can't be declared"
+            )
+    left_out.extend(_not_carried(guest.type, config))
     for group in ("disks", "mountpoints", "networks"):
         if group in spec and not spec[group]:
             del spec[group]
     name = guest.name
     password_env = None
-    config = guest.config or {}
     if guest.type == "qemu" and config.get("cipassword"):
         password_env = _ENV_UNSAFE.sub("_", name.upper()).strip("_") + "_PASSWORD"
         spec.setdefault("cloudInit", {})["passwordFrom"] = {"env": password_env}
@@ -314,6 +325,32 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         left_out=left_out,
     )
     return data, imported
+
+
+# owned keys that are not configuration at all: not worth a line
+_QUIET = frozenset({"digest", "lock", "template"})
+
+
+def _not_carried(kind: str, config: dict[str, Any]) -> list[str]:
+    """One line per config key the document does not hold, and why."""
+    lines: list[str] = []
+    for key in sorted(config):
+        if key in _QUIET:
+            continue
+        row = key_for(kind, key)
+        if row is None:
+            lines.append(
+                f"{key}: not carried: proxgit's field table does not know this key "
+                "(a newer Proxmox?); it stays as it is in Proxmox"
+            )
+        elif row.role == "owned":
+            lines.append(f"{key}: not carried: {row.why}; Proxmox sets it")
+    return lines
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def _ordered(data: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:

@@ -27,7 +27,12 @@ from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
-from proxgit.proxmox.translate import group_by_key, lxc_create_params, qemu_config_params
+from proxgit.proxmox.translate import (
+    extra_params,
+    group_by_key,
+    lxc_create_params,
+    qemu_config_params,
+)
 
 CONFLICT_MARKERS = ("checksum mismatch", "file changed by other user", "digest")
 DIGEST_RETRIES = 3
@@ -377,6 +382,7 @@ class GuestExecutor:
                 self._set_pool(document.spec.vmid, str(change.after))
             else:
                 changed.append(change.path)
+        params.update(extra_params(desired, changed))
         whole: dict[str, Any] | None = None
         for config_key, (found, values) in group_by_key(kind, desired, changed).items():
             row = found.key
@@ -447,10 +453,10 @@ def _same(sent: Any, got: Any) -> bool:
     a, b = unquote(str(sent)).strip(), unquote(str(got)).strip()
     if a == b or a.lower() == b.lower():
         return True
+    if "," in a or "=" in a:  # a property string: sub-keys in any order
+        return _props(a) == _props(b)
     if ";" in a or ";" in b:  # tags
         return sorted(a.split(";")) == sorted(b.split(";"))
-    if "," in a or "=" in a:
-        return _props(a) == _props(b)
     return False
 
 

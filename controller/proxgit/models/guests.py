@@ -35,6 +35,8 @@ from proxgit.models.base import (
     Vmid,
 )
 
+EXTRA_KEY_PATTERN = r"^[a-z][a-z0-9_\-]*$"
+
 
 class Power(StrEnum):
     running = "running"
@@ -217,6 +219,18 @@ class GuestSpec(Model):
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
     power: Power = Power.running
     restart_policy: RestartPolicy = RestartPolicy.never
+    extra_config: (
+        dict[
+            Annotated[str, StringConstraints(pattern=EXTRA_KEY_PATTERN)],
+            str | bool | int | float,
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Any other Proxmox config key, carried verbatim (e.g. vga: qxl, "
+        "efidisk0: local-lvm:vm-100-disk-1,efitype=4m,size=4M). Checked against the keys "
+        "Proxmox knows; typed fields and keys Proxmox owns are refused.",
+    )
 
     @field_validator("tags")
     @classmethod

@@ -27,6 +27,7 @@ from proxgit.planning.plan import (
     Plan,
     UnmanagedGuest,
 )
+from proxgit.proxmox.fields import EXTRA, key_for
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
 
@@ -142,6 +143,7 @@ def _plan_cluster(
                 change.action, change.fields = Action.noop, []
         _check_permission(change, config, actor)
         _secret_warnings(change, guest)
+        _root_only_warnings(change, guest)
         plan.changes.append(change)
         if live_guest is None and base is not None and old is not None and not in_scope:
             plan.drift.append(
@@ -540,6 +542,27 @@ def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
                 "every user with VM.Audit",
             )
         )
+
+
+def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
+    """Keys only ``root@pam`` may set (``args``, raw devices): the write fails for
+    any other user, so the plan says so for each such key it writes."""
+    kind = TYPE_BY_KIND.get(guest.kind, "qemu")
+    prefix = EXTRA + "."
+    for item in change.fields:
+        if not item.path.startswith(prefix):
+            continue
+        key = item.path[len(prefix) :]
+        row = key_for(kind, key)
+        if row is not None and row.root_only:
+            change.warnings.append(
+                Finding(
+                    code="root-only-key",
+                    message=f"extraConfig.{key}: Proxmox lets only root@pam set '{key}'; "
+                    "the write fails unless proxgit's token belongs to root@pam",
+                    key=key,
+                )
+            )
 
 
 def _merge_effect(plan: Plan, config: Config) -> None:

@@ -552,8 +552,9 @@ QEMU: tuple[Key, ...] = (
     _owned("running-nets-host-mtu", "what the running VM was started with"),
     _carried("acpi"), _carried("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
     _carried("arch"), _carried("args", root_only=True), _carried("audio0"),
-    _carried("autostart"), _carried("bootdisk"), _carried("cdrom"), _carried("cpulimit"),
-    _carried("cpuunits"), _carried("efidisk0"), _carried("freeze"), _carried("hookscript"),
+    _carried("autostart"), _carried("bootdisk"), _carried("cdrom"),
+    _carried("cpulimit", effect="live"), _carried("cpuunits", effect="live"),
+    _carried("efidisk0"), _carried("freeze"), _carried("hookscript", effect="live"),
     _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
@@ -590,9 +591,11 @@ LXC: tuple[Key, ...] = (
         new_effect="live"),
     *_SHARED_OWNED,
     _owned("lxc", "raw lxc.* lines: only editable in the file on the node"),
-    _carried("arch"), _carried("cmode"), _carried("console"), _carried("cpulimit"),
-    _carried("cpuunits"), _carried("debug"), _carried("dev", count=256),
-    _carried("entrypoint"), _carried("env"), _carried("hookscript"), _carried("timezone"),
+    _carried("arch"), _carried("cmode"), _carried("console"),
+    _carried("cpulimit", effect="live"),
+    _carried("cpuunits", effect="live"), _carried("debug"), _carried("dev", count=256),
+    _carried("entrypoint"), _carried("env"), _carried("hookscript", effect="live"),
+    _carried("timezone"),
     _carried("tty"),
 )
 # fmt: on
@@ -669,3 +672,57 @@ def generated(kind: str, path: str) -> bool:
         return False
     sub = found.key.sub_for_path(found.subpath)
     return sub is not None and sub.generated
+
+
+EXTRA = "extraConfig"
+
+
+def extra_text(value: Any) -> str:
+    """An ``extraConfig`` value as the text Proxmox stores (``true`` is ``1``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def carried_value(kind: str, config_key: str, raw: Any) -> bool:
+    """Whether ``config_key: raw`` is carried verbatim: a carried key, or a value a
+    typed family does not type (a cdrom or cloud-init drive in a disk slot, a bind
+    mount, a passed-through device)."""
+    row = key_for(kind, config_key)
+    if row is None:
+        return False
+    if row.role == "carried":
+        return True
+    if row.role != "typed" or row.parse_fn is None:
+        return False
+    try:
+        return row.parse(config_key, raw) is None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return False
+
+
+def all_key_names(kind: str) -> list[str]:
+    """Every config key name of ``kind`` (families as ``scsi0``), for did-you-mean hints."""
+    return [f"{row.name}0" if row.count else row.name for row in table(kind)]
+
+
+def extra_key_problem(kind: str, config_key: str, value: Any) -> str | None:
+    """Why ``extraConfig: {config_key: value}`` is refused, or None when it may be carried."""
+    import difflib
+
+    row = key_for(kind, config_key)
+    if row is None:
+        close = difflib.get_close_matches(config_key, all_key_names(kind), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        what = "QEMU VM" if kind == "qemu" else "container"
+        return f"'{config_key}' is not a Proxmox {what} config key{hint}"
+    if row.role == "secret":
+        return f"'{config_key}' holds a secret; name its source with {row.path} instead"
+    if row.role == "owned":
+        return f"'{config_key}' is set by Proxmox ({row.why}); remove it"
+    if row.role == "typed" and not carried_value(kind, config_key, extra_text(value)):
+        where = (row.spec_path(config_key) or config_key).split(".{")[0]
+        return f"'{config_key}' is a typed field: write it as spec.{where}"
+    return None

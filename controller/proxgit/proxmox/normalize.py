@@ -27,8 +27,10 @@ from proxgit.models.guests import (
     VirtualMachineSpec,
 )
 from proxgit.proxmox.fields import (
+    EXTRA,
     PENDING_DELETION_TAG,
     FlatView,
+    extra_text,
     key_for,
     nic_mac,
     parse_property_string,
@@ -99,13 +101,18 @@ def normalize_config(
             continue
         key = str(key)
         row = key_for(kind, key)
-        if row is None or row.role != "typed":
+        if row is None or row.role in ("owned", "secret"):
+            continue
+        if row.role == "carried":
+            view[f"{EXTRA}.{key}"] = str(raw)
             continue
         try:
             values = row.parse(key, raw)
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
             raise ConfigValueError(key, raw, str(err) or type(err).__name__) from None
-        if values:
+        if values is None:
+            view[f"{EXTRA}.{key}"] = str(raw)  # a value the row does not type: carried
+        else:
             view.update(values)
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
@@ -178,6 +185,9 @@ def _kind_of(document: VirtualMachine | Container) -> str:
 def _canonical(kind: str, view: FlatView) -> FlatView:
     """Desired values in the form live values are read in, by each row's codec."""
     for path, value in list(view.items()):
+        if path.startswith(EXTRA + "."):
+            view[path] = extra_text(value)
+            continue
         found = resolve(kind, path)
         if found is None:
             continue

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from proxgit.models.guests import Container, ContainerSpec, VirtualMachine
-from proxgit.proxmox.fields import Resolved, resolve
+from proxgit.proxmox.fields import EXTRA, Resolved, extra_text, resolve
 from proxgit.proxmox.normalize import FlatView, spec_view
 
 
@@ -38,11 +38,21 @@ def key_params(
 ) -> dict[str, str]:
     """The config keys ``view`` (or its ``paths``) sets, each written over its ``live``
     value: sub-keys the paths do not name are kept as live has them."""
-    params: dict[str, str] = {}
+    params: dict[str, str] = extra_params(view, paths)
     for config_key, (found, values) in group_by_key(kind, view, paths).items():
         current = (live or {}).get(config_key)
         params[config_key] = found.key.write(values, None if current is None else str(current))
     return params
+
+
+def extra_params(view: FlatView, paths: Iterable[str] | None = None) -> dict[str, str]:
+    """``extraConfig`` keys of ``view`` (or only ``paths``), verbatim."""
+    prefix = EXTRA + "."
+    return {
+        path[len(prefix) :]: extra_text(view[path])
+        for path in (view if paths is None else paths)
+        if path.startswith(prefix) and path in view
+    }
 
 
 def qemu_config_params(vm: VirtualMachine, *, password: str | None = None) -> dict[str, Any]:
