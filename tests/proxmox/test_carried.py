@@ -140,7 +140,8 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     media = _doc(imported, ct_path("media"))["spec"]
     assert media["extraConfig"]["mp0"] == MEDIA["mp0"]  # a bind mount
     assert media["mountpoints"]["mp1"]["size"] == "16G"
-    assert media["extraConfig"]["timezone"] == "Europe/Berlin"
+    assert media["timezone"] == "Europe/Berlin" and media["tty"] == 4
+    assert media["features"] == {"fuse": True, "mount": "nfs;cifs", "nesting": True}
     plan = _plan(imported)
     assert plan["exit_code"] == 0, json.dumps(plan["changes"], indent=1)
     assert plan["summary"]["noop"] == 3
@@ -180,7 +181,7 @@ def test_a_disk_option_edit_keeps_every_other_sub_key(imported: GitRepo, pve: An
 
 def test_a_features_edit_keeps_mount_permissions(imported: GitRepo, pve: Any) -> None:
     text = (imported.path / ct_path("media")).read_text()
-    assert "features: {fuse: true, nesting: true}" in text
+    assert "features: {fuse: true, mount: nfs;cifs, nesting: true}" in text, text
     _edit(
         imported, ct_path("media"), "features: {fuse: true", "features: {keyctl: true, fuse: true"
     )
@@ -203,18 +204,40 @@ def test_a_nic_edit_keeps_mac_trunks_and_firewall(imported: GitRepo, pve: Any) -
 
 
 def test_an_extra_config_edit_is_planned_and_applied(imported: GitRepo, pve: Any) -> None:
-    _edit(imported, ct_path("media"), "timezone: Europe/Berlin", "timezone: UTC")
-    _edit(imported, vm_path("win11"), "cpuunits: '200'", "cpuunits: 300")
+    _edit(imported, ct_path("media"), "dev0: /dev/dri/renderD128,gid=104", "dev0: /dev/dri/card0")
+    _edit(imported, vm_path("win11"), "vga: virtio,memory=64", "vga: qxl")
     plan = _plan(imported)
-    fields = {
-        (c["name"], f["path"]): f for c in plan["changes"] for f in c["fields"] if c["fields"]
-    }
-    assert fields[("media", "extraConfig.timezone")]["after"] == "UTC"
-    assert fields[("win11", "extraConfig.cpuunits")]["effect"] == "live"
+    fields = {(c["name"], f["path"]): f for c in plan["changes"] for f in c["fields"]}
+    assert fields[("media", "extraConfig.dev0")]["after"] == "/dev/dri/card0"
+    assert fields[("win11", "extraConfig.vga")]["effect"] == "restart"
+    pve.requests.clear()
+    assert apply(imported).exit_code == 0
+    assert _puts(pve, 401) == [{"dev0": "/dev/dri/card0"}]
+    assert _puts(pve, 301) == [{"vga": "qxl"}]
+    assert _plan(imported)["exit_code"] == 0
+
+
+def test_typed_scalar_edits_are_planned_and_applied(imported: GitRepo, pve: Any) -> None:
+    _edit(imported, ct_path("media"), "timezone: Europe/Berlin", "timezone: UTC")
+    _edit(imported, vm_path("win11"), "cpuunits: 200", "cpuunits: 300")
+    plan = _plan(imported)
+    fields = {(c["name"], f["path"]): f for c in plan["changes"] for f in c["fields"]}
+    assert fields[("media", "timezone")]["after"] == "UTC"
+    assert fields[("win11", "cpuunits")]["effect"] == "live"
     pve.requests.clear()
     assert apply(imported).exit_code == 0
     assert _puts(pve, 401) == [{"timezone": "UTC"}]
     assert _puts(pve, 301) == [{"cpuunits": "300"}]
+    assert _plan(imported)["exit_code"] == 0
+
+
+def test_a_mount_point_option_edit_is_applied(imported: GitRepo, pve: Any) -> None:
+    text = (imported.path / ct_path("media")).read_text()
+    assert "mp1: {storage: local-lvm, size: 16G, path: /srv/cache" in text, text
+    _edit(imported, ct_path("media"), "backup: true", "backup: false")
+    pve.requests.clear()
+    assert apply(imported).exit_code == 0
+    assert _puts(pve, 401) == [{"mp1": MEDIA["mp1"].replace("backup=1", "backup=0")}]
     assert _plan(imported)["exit_code"] == 0
 
 
@@ -281,7 +304,7 @@ def test_carried_values_load() -> None:
     doc = (
         "apiVersion: proxgit/v1\nkind: VirtualMachine\nmetadata: {name: g, cluster: lab}\n"
         "spec:\n  vmid: 100\n  node: pve1\n  extraConfig:\n    ide2: local:iso/x.iso,media=cdrom\n"
-        "    vga: qxl\n    tablet: false\n    cpulimit: 1.5\n"
+        "    vga: qxl\n    tablet: false\n    shares: 500\n    migrate_downtime: 0.5\n"
     )
     state = load_files([("proxgit.yaml", CONFIG), ("clusters/lab/vms/g.yaml", doc)])
     [guest] = state.guests.values()
@@ -289,5 +312,6 @@ def test_carried_values_load() -> None:
         "ide2": "local:iso/x.iso,media=cdrom",
         "vga": "qxl",
         "tablet": False,
-        "cpulimit": 1.5,
+        "shares": 500,
+        "migrate_downtime": 0.5,
     }

@@ -77,7 +77,13 @@ class DiskCache(StrEnum):
 
 
 # options of Disk a bus does not have (qemu-server's drive formats)
-_NOT_ON_BUS = {"virtio": ("ssd",), "sata": ("iothread",), "ide": ("iothread",)}
+_NOT_ON_BUS = {
+    "virtio": ("ssd", "queues"),
+    "sata": ("iothread", "ro", "queues"),
+    "ide": ("iothread", "ro", "queues"),
+}
+Iops = Annotated[int, Field(ge=0)]
+Mbps = Annotated[float, Field(ge=0)]
 
 
 class Disk(Model):
@@ -91,6 +97,17 @@ class Disk(Model):
     iothread: bool | None = None
     cache: DiskCache | None = None
     backup: bool | None = None
+    aio: Literal["native", "threads", "io_uring"] | None = None
+    replicate: bool | None = Field(default=None, description="Include in replication jobs.")
+    serial: Annotated[str, StringConstraints(max_length=60)] | None = None
+    ro: bool | None = Field(default=None, description="Read-only (scsi and virtio).")
+    queues: Annotated[int, Field(ge=2)] | None = Field(default=None, description="scsi only.")
+    iops: Iops | None = None
+    iops_rd: Iops | None = None
+    iops_wr: Iops | None = None
+    mbps: Mbps | None = None
+    mbps_rd: Mbps | None = None
+    mbps_wr: Mbps | None = None
 
 
 class NicModel(StrEnum):
@@ -124,6 +141,9 @@ class VmNetwork(Model):
     mtu: Mtu | None = None
     queues: Annotated[int, Field(ge=0, le=64)] | None = None
     link_down: bool | None = None
+    trunks: Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(;\d+(-\d+)?)*$")] | None = Field(
+        default=None, description="VLAN trunks, e.g. 10;20;30-40"
+    )
 
 
 IPCONFIG_KEY = re.compile(r"^ipconfig([0-9]|[12][0-9]|3[01])$")
@@ -283,6 +303,21 @@ class VirtualMachineSpec(GuestSpec):
         | None
     ) = None
     boot: str | None = Field(default=None, description="Boot order, e.g. order=scsi0;net0")
+    cpulimit: Annotated[float, Field(ge=0, le=128)] | None = Field(
+        default=None, description="CPU time limit in cores; 0 is none."
+    )
+    cpuunits: Annotated[int, Field(ge=1, le=262144)] | None = Field(
+        default=None, description="CPU weight against other guests."
+    )
+    vcpus: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="vCPUs plugged at start (up to cores x sockets)."
+    )
+    affinity: Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")] | None = (
+        Field(default=None, description="Host CPUs the VM may run on, e.g. 0-3,8")
+    )
+    hookscript: str | None = Field(
+        default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
+    )
 
     @field_validator("disks")
     @classmethod
@@ -310,9 +345,23 @@ MP_SLOT_PATTERN = r"^mp([0-9]|[1-9][0-9]|2[0-4][0-9]|25[0-5])$"
 MountSlot = Annotated[str, StringConstraints(pattern=MP_SLOT_PATTERN)]
 
 
+MountOptions = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(discard|lazytime|noatime|nodev|noexec|nosuid)"
+        r"(;(discard|lazytime|noatime|nodev|noexec|nosuid))*$"
+    ),
+]
+
+
 class RootFs(Model):
     storage: StorageId
     size: Size
+    acl: bool | None = None
+    quota: bool | None = None
+    replicate: bool | None = None
+    shared: bool | None = None
+    mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
 
 class MountPoint(Model):
@@ -321,6 +370,11 @@ class MountPoint(Model):
     path: Annotated[str, StringConstraints(pattern=r"^/.*")]
     backup: bool | None = None
     readonly: bool | None = Field(default=None, alias="ro")
+    acl: bool | None = None
+    quota: bool | None = None
+    replicate: bool | None = None
+    shared: bool | None = None
+    mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
 
 class ContainerNetwork(Model):
@@ -333,14 +387,19 @@ class ContainerNetwork(Model):
     tag: VlanTag | None = None
     firewall: bool | None = None
     hwaddr: MacAddress | None = None
-    mtu: Mtu | None = None
+    mtu: Annotated[int, Field(ge=64, le=65535)] | None = None
     rate: Annotated[float, Field(ge=0)] | None = None
+    trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
 
 
 class Features(Model):
     nesting: bool | None = None
     keyctl: bool | None = None
     fuse: bool | None = None
+    mknod: bool | None = None
+    mount: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_; ]+$")] | None = Field(
+        default=None, description="File systems the container may mount, e.g. nfs;cifs"
+    )
 
 
 class ContainerSpec(GuestSpec):
@@ -359,6 +418,16 @@ class ContainerSpec(GuestSpec):
     searchdomain: str | None = None
     ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
     password_from: SecretRef | None = None
+    cpulimit: Annotated[float, Field(ge=0, le=8192)] | None = None
+    cpuunits: Annotated[int, Field(ge=0, le=500000)] | None = None
+    timezone: str | None = Field(default=None, description="e.g. Europe/Berlin or host")
+    cmode: Literal["shell", "console", "tty"] | None = None
+    console: bool | None = None
+    tty: Annotated[int, Field(ge=0, le=6)] | None = None
+    arch: Literal["amd64", "i386", "arm64", "armhf", "riscv32", "riscv64"] | None = None
+    hookscript: str | None = Field(
+        default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
+    )
     ostype: (
         Literal[
             "debian",
