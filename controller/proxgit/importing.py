@@ -69,12 +69,21 @@ _ORDER = (
     "balloon",
     "swap",
     "cpu",
+    "cpuFlags",
+    "cpulimit",
+    "cpuunits",
+    "vcpus",
+    "affinity",
     "numa",
     "bios",
+    "efiDisk",
+    "tpmState",
     "machine",
     "scsihw",
     "hotplug",
     "boot",
+    "vga",
+    "serials",
     "agent",
     "onboot",
     "startup",
@@ -112,7 +121,7 @@ _INNER_ORDER = (
 )
 # Written on one line, like the examples: {storage: local-lvm, size: 32G}
 _FLOW_CHILDREN = ("disks", "networks", "mountpoints")
-_FLOW = ("agent", "startup", "features", "rootfs")
+_FLOW = ("agent", "startup", "features", "rootfs", "efiDisk", "tpmState", "vga")
 
 
 class ImportRefused(ProxgitError):

@@ -127,11 +127,14 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     for carried in ("efidisk0", "tpmstate0", "hostpci0", "args", "dev0", "mp0", "scsi1: "):
         assert f"{carried}: not carried" not in out, out
     win = _doc(imported, vm_path("win11"))["spec"]
-    assert win["memory"] == 8192 and win["cpu"] == "host"
+    assert win["memory"] == 8192 and win["cpu"] == "host" and win["cpuFlags"] == "+aes;+pdpe1gb"
+    assert win["efiDisk"] == {"storage": "local-lvm", "efitype": "4m", "preEnrolledKeys": True}
+    assert win["tpmState"] == {"storage": "local-lvm", "version": "v2.0"}
+    assert win["vga"] == {"type": "virtio", "memory": 64}
     assert win["disks"]["scsi0"]["size"] == "128G"
     extra = win["extraConfig"]
-    assert extra["efidisk0"] == WIN11["efidisk0"] and extra["tpmstate0"] == WIN11["tpmstate0"]
-    assert extra["ide2"] == WIN11["ide2"] and extra["vga"] == "virtio,memory=64"
+    assert extra["ide2"] == WIN11["ide2"] and extra["ide0"] == WIN11["ide0"]
+    assert extra["smbios1"] == WIN11["smbios1"]
     assert "vmgenid" not in extra and "meta" not in extra
     nas = _doc(imported, vm_path("nas"))["spec"]
     assert nas["extraConfig"]["scsi1"] == NAS["scsi1"]  # a passed-through disk
@@ -205,15 +208,15 @@ def test_a_nic_edit_keeps_mac_trunks_and_firewall(imported: GitRepo, pve: Any) -
 
 def test_an_extra_config_edit_is_planned_and_applied(imported: GitRepo, pve: Any) -> None:
     _edit(imported, ct_path("media"), "dev0: /dev/dri/renderD128,gid=104", "dev0: /dev/dri/card0")
-    _edit(imported, vm_path("win11"), "vga: virtio,memory=64", "vga: qxl")
+    _edit(imported, vm_path("win11"), "tablet: '1'", "tablet: false")
     plan = _plan(imported)
     fields = {(c["name"], f["path"]): f for c in plan["changes"] for f in c["fields"]}
     assert fields[("media", "extraConfig.dev0")]["after"] == "/dev/dri/card0"
-    assert fields[("win11", "extraConfig.vga")]["effect"] == "restart"
+    assert fields[("win11", "extraConfig.tablet")]["effect"] == "restart"
     pve.requests.clear()
     assert apply(imported).exit_code == 0
     assert _puts(pve, 401) == [{"dev0": "/dev/dri/card0"}]
-    assert _puts(pve, 301) == [{"vga": "qxl"}]
+    assert _puts(pve, 301) == [{"tablet": "0"}]
     assert _plan(imported)["exit_code"] == 0
 
 
@@ -304,14 +307,80 @@ def test_carried_values_load() -> None:
     doc = (
         "apiVersion: proxgit/v1\nkind: VirtualMachine\nmetadata: {name: g, cluster: lab}\n"
         "spec:\n  vmid: 100\n  node: pve1\n  extraConfig:\n    ide2: local:iso/x.iso,media=cdrom\n"
-        "    vga: qxl\n    tablet: false\n    shares: 500\n    migrate_downtime: 0.5\n"
+        "    keyboard: de\n    tablet: false\n    shares: 500\n    migrate_downtime: 0.5\n"
     )
     state = load_files([("proxgit.yaml", CONFIG), ("clusters/lab/vms/g.yaml", doc)])
     [guest] = state.guests.values()
     assert guest.document.spec.extra_config == {
         "ide2": "local:iso/x.iso,media=cdrom",
-        "vga": "qxl",
+        "keyboard": "de",
         "tablet": False,
         "shares": 500,
         "migrate_downtime": 0.5,
     }
+
+
+def test_cpu_flags_and_vga_edits_keep_the_rest(imported: GitRepo, pve: Any) -> None:
+    _edit(imported, vm_path("win11"), "cpuFlags: +aes;+pdpe1gb", "cpuFlags: +aes")
+    _edit(imported, vm_path("win11"), "type: virtio", "type: qxl")
+    pve.requests.clear()
+    assert apply(imported).exit_code == 0
+    assert _puts(pve, 301) == [{"cpu": "host,flags=+aes", "vga": "qxl,memory=64"}]
+    assert _plan(imported)["exit_code"] == 0
+
+
+def test_an_efitype_change_is_blocked(imported: GitRepo, pve: Any) -> None:
+    _edit(imported, vm_path("win11"), "efitype: 4m", "efitype: 2m")
+    plan = _plan(imported)
+    [change] = [c for c in plan["changes"] if c["action"] == "update"]
+    assert [b["code"] for b in change["blockers"]] == ["create-only"]
+
+
+UEFI = """\
+cores: 2
+memory: 2048
+bios: ovmf
+machine: q35
+disks:
+  scsi0: {storage: local-lvm, size: 16G, cache: none}
+networks:
+  net0: {bridge: vmbr0}
+"""
+
+
+def test_bios_ovmf_creates_an_efi_disk(repo: GitRepo, pve: Any) -> None:
+    repo.git("push", "--quiet", "origin", "main")
+    from tests.support import vm_yaml
+
+    merge(repo, {vm_path("uefi"): vm_yaml("uefi", 150, extra=UEFI)}, "UEFI VM")
+    pve.requests.clear()
+    assert apply(repo).exit_code == 0
+    [create] = [b for m, p, b in pve.requests if m == "POST" and p.endswith("/nodes/pve1/qemu")]
+    assert "efidisk0" in str(create)
+    config = pve.guest(150).config
+    assert str(config["efidisk0"]).startswith("local-lvm:") and "efitype=4m" in config["efidisk0"]
+    assert _plan(repo)["exit_code"] == 0
+
+
+CLONED = """\
+clone: {name: ubuntu-2404-tpl}
+cores: 2
+disks:
+  scsi0: {storage: local-lvm, size: 12G, ssd: true, discard: true, cache: none}
+"""
+
+
+def test_a_clone_applies_declared_disk_options(repo: GitRepo, pve: Any) -> None:
+    repo.git("push", "--quiet", "origin", "main")
+    from tests.support import vm_yaml
+
+    merge(repo, {vm_path("cloned"): vm_yaml("cloned", 151, extra=CLONED)}, "Clone")
+    pve.requests.clear()
+    assert apply(repo).exit_code == 0
+    scsi0 = [p["scsi0"] for p in _puts(pve, 151) if "scsi0" in p]
+    assert scsi0 and all(o in scsi0[0] for o in ("ssd=1", "discard=on", "cache=none")), scsi0
+    assert "base-9000-disk-0" in scsi0[0] or "vm-151-disk" in scsi0[0]
+    plan = _plan(repo)
+    assert plan["exit_code"] in (0, 2)
+    fields = [f["path"] for c in plan["changes"] for f in c["fields"]]
+    assert not [f for f in fields if f != "disks.scsi0.size"]  # fakepve's resize changes nothing

@@ -28,6 +28,7 @@ from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
 from proxgit.proxmox.translate import (
+    auto_efidisk,
     extra_params,
     group_by_key,
     lxc_create_params,
@@ -188,6 +189,9 @@ class GuestExecutor:
                 if spec.cloud_init is not None and spec.disks:
                     first = next(iter(spec.disks.values()))
                     params.setdefault("ide2", f"{first.storage}:cloudinit")
+                efidisk = auto_efidisk(spec)
+                if efidisk is not None:
+                    params.setdefault("efidisk0", efidisk)
                 self._wait(
                     node, self.api.post(f"nodes/{node}/qemu", vmid=spec.vmid, **params), "create"
                 )
@@ -236,9 +240,16 @@ class GuestExecutor:
         path = f"nodes/{spec.node}/qemu/{spec.vmid}"
         config, _ = self._wait_unlocked(path, self._read_config(path))
         resizes: list[tuple[str, int]] = []
+        declared = group_by_key("qemu", spec_view(vm))
         for slot, disk in (spec.disks or {}).items():
             if slot in config:
+                # the template's disk: its declared options over the cloned volume,
+                # the size through resize
                 params.pop(slot, None)
+                found, values = declared[slot]
+                options = {k: v for k, v in values.items() if k not in ("storage", "size")}
+                if options:
+                    params[slot] = found.key.write(options, str(config[slot]))
                 resizes.append((slot, disk.size))
         params.pop("name", None)
         if params:

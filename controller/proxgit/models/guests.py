@@ -199,6 +199,56 @@ class CloudInit(Model):
         return data
 
 
+class EfiDisk(Model):
+    """The EFI vars disk (``efidisk0``) of a ``bios: ovmf`` VM."""
+
+    storage: StorageId
+    efitype: Literal["2m", "4m"] | None = Field(
+        default=None, description="2m (old default) or 4m (needed for Secure Boot)."
+    )
+    pre_enrolled_keys: bool | None = Field(
+        default=None, description="Enroll Microsoft's Secure Boot keys at creation."
+    )
+
+
+class TpmState(Model):
+    """The TPM state volume (``tpmstate0``), e.g. for Windows 11."""
+
+    storage: StorageId
+    version: Literal["v1.2", "v2.0"] | None = None
+
+
+class Vga(Model):
+    """The display (``vga``)."""
+
+    type: (
+        Literal[
+            "cirrus",
+            "qxl",
+            "qxl2",
+            "qxl3",
+            "qxl4",
+            "none",
+            "serial0",
+            "serial1",
+            "serial2",
+            "serial3",
+            "std",
+            "virtio",
+            "virtio-gl",
+            "vmware",
+        ]
+        | None
+    ) = None
+    memory: Annotated[int, Field(ge=4, le=512)] | None = Field(default=None, description="MiB")
+    clipboard: Literal["vnc"] | None = None
+
+
+SERIAL_SLOT_PATTERN = r"^serial[0-3]$"
+SerialSlot = Annotated[str, StringConstraints(pattern=SERIAL_SLOT_PATTERN)]
+SerialPort = Annotated[str, StringConstraints(pattern=r"^(/dev/[^,]+|socket)$")]
+
+
 class Clone(Model):
     """Create the VM by cloning a template, by VMID or by name."""
 
@@ -303,6 +353,20 @@ class VirtualMachineSpec(GuestSpec):
         | None
     ) = None
     boot: str | None = Field(default=None, description="Boot order, e.g. order=scsi0;net0")
+    cpu_flags: (
+        Annotated[str, StringConstraints(pattern=r"^[+-][a-zA-Z0-9\-_.]+(;[+-][a-zA-Z0-9\-_.]+)*$")]
+        | None
+    ) = Field(default=None, description="CPU flags, e.g. +aes;-pcid (cpu's flags=).")
+    efi_disk: EfiDisk | None = Field(
+        default=None,
+        description="The EFI disk; with bios: ovmf and none declared, one (efitype 4m) is "
+        "created on the first disk's storage.",
+    )
+    tpm_state: TpmState | None = None
+    vga: Vga | None = None
+    serials: dict[SerialSlot, SerialPort] | None = Field(
+        default=None, description="Serial ports: serial0: socket or a host device /dev/ttyS0."
+    )
     cpulimit: Annotated[float, Field(ge=0, le=128)] | None = Field(
         default=None, description="CPU time limit in cores; 0 is none."
     )

@@ -16,7 +16,7 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
-from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect
+from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.plan import (
     Action,
     DriftedGuest,
@@ -458,6 +458,19 @@ def _update_findings(
                     message=f"{item.path}: moving a "
                     f"disk from {item.before} to {item.after} is not "
                     "done by proxgit; move it with 'qm disk move' first",
+                )
+            )
+        kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
+        if (
+            item.path != "unprivileged"
+            and item.before is not None
+            and rule_of(kind, item.path, new_slot=False) == "create-only"
+        ):
+            change.blockers.append(
+                Finding(
+                    code="create-only",
+                    message=f"{item.path}: {item.before} -> {item.after}; Proxmox sets this "
+                    "only when the volume or guest is created",
                 )
             )
         if item.path == "unprivileged":

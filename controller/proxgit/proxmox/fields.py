@@ -222,6 +222,9 @@ class Key:
 
 
 def _join(base: str, sub: str) -> str:
+    """A sub-key's spec path: under the key's path, or from the spec's root (``/cpuFlags``)."""
+    if sub.startswith("/"):
+        return sub[1:]
     return f"{base}.{sub}" if sub else base
 
 
@@ -359,8 +362,10 @@ def _volume_write(volume_key: str) -> Callable[[Key, Mapping[str, Any], str | No
     def write(key: Key, values: Mapping[str, Any], live: str | None) -> str:
         if live:
             props = parse_property_string(live, volume_key)
-        else:
+        elif "size" in values:
             props = {volume_key: alloc(str(values["storage"]), int(values["size"]))}
+        else:  # efidisk0, tpmstate0: Proxmox sizes them
+            props = {volume_key: f"{values['storage']}:1"}
         for subpath, value in values.items():
             if subpath in ("storage", "size") or value is None:
                 continue
@@ -523,7 +528,8 @@ QEMU: tuple[Key, ...] = (
     _typed("boot"),
     _typed("hotplug"),
     Key("cpu", "typed", path="cpu", subs=(
-        Sub("cputype", path="", default_key=True), Sub("flags"), Sub("hidden", "boolean"),
+        Sub("cputype", path="", default_key=True), Sub("flags", path="/cpuFlags"),
+        Sub("hidden", "boolean"),
         Sub("hv-vendor-id"), Sub("phys-bits"), Sub("reported-model"))),
     Key("agent", "typed", path="agent", subs=(
         Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
@@ -561,17 +567,36 @@ QEMU: tuple[Key, ...] = (
     _carried("autostart"), _carried("bootdisk"), _carried("cdrom"),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=128, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=1, maximum=262144, effect="live"),
-    _carried("efidisk0"), _carried("freeze"), _typed("hookscript", effect="live"),
+    Key("efidisk0", "typed", path="efiDisk", parse_fn=_volume_parse("file"),
+        write_fn=_volume_write("file"), subs=(
+            Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
+            Sub("efitype", enum=("2m", "4m"), path="efitype", effect="create-only"),
+            Sub("pre-enrolled-keys", "boolean", path="preEnrolledKeys", codec=BOOL,
+                effect="create-only"),
+            Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
+            Sub("size"), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
+    _carried("freeze"), _typed("hookscript", effect="live"),
     _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
     _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
     _carried("parallel", count=3, root_only=True), _carried("reboot"), _carried("rng0"),
-    _carried("serial", count=4, root_only=True), _carried("shares"), _carried("smbios1"),
+    _typed("serial", path="serials.{slot}", count=4), _carried("shares"), _carried("smbios1"),
     _carried("smp"), _carried("spice_enhancements"), _carried("startdate"),
-    _carried("tablet"), _carried("tdf"), _carried("tpmstate0"),
+    _carried("tablet"), _carried("tdf"),
+    Key("tpmstate0", "typed", path="tpmState", parse_fn=_volume_parse("file"),
+        write_fn=_volume_write("file"), subs=(
+            Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
+            Sub("version", enum=("v1.2", "v2.0"), path="version", effect="create-only"),
+            Sub("format", enum=("raw", "qcow2", "vmdk")), Sub("size"))),
     _carried("usb", count=14, root_only=True),
-    _typed("vcpus", codec=INT, type="integer", minimum=1, effect="hotplug:cpu"), _carried("vga"),
+    _typed("vcpus", codec=INT, type="integer", minimum=1, effect="hotplug:cpu"),
+    Key("vga", "typed", path="vga", subs=(
+        Sub("type", path="type", default_key=True, enum=(
+            "cirrus", "qxl", "qxl2", "qxl3", "qxl4", "none", "serial0", "serial1", "serial2",
+            "serial3", "std", "virtio", "virtio-gl", "vmware")),
+        Sub("memory", "integer", path="memory", codec=INT, minimum=4, maximum=512),
+        Sub("clipboard", path="clipboard", enum=("vnc",)))),
     _carried("virtiofs", count=10), _carried("vmstatestorage"), _carried("watchdog"),
 )
 
@@ -660,6 +685,9 @@ def resolve(kind: str, path: str) -> Resolved | None:
         else:
             base = row.path
             config_key = row.name
+        for sub_row in row.subs:
+            if sub_row.path and sub_row.path.startswith("/") and path == sub_row.path[1:]:
+                return Resolved(config_key=config_key, key=row, subpath=sub_row.path, base=base)
         if path == base or path.startswith(base + "."):
             sub = path[len(base) + 1 :] if path != base else ""
             if best is None or len(base) > len(best.base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from proxgit.models.guests import Container, ContainerSpec, VirtualMachine
+from proxgit.models.guests import Container, ContainerSpec, VirtualMachine, VirtualMachineSpec
 from proxgit.proxmox.fields import EXTRA, Resolved, extra_text, resolve
 from proxgit.proxmox.normalize import FlatView, spec_view
 
@@ -53,6 +53,18 @@ def extra_params(view: FlatView, paths: Iterable[str] | None = None) -> dict[str
         for path in (view if paths is None else paths)
         if path.startswith(prefix) and path in view
     }
+
+
+def auto_efidisk(spec: VirtualMachineSpec) -> str | None:
+    """With ``bios: ovmf`` and no EFI disk declared (as ``efiDisk`` or in
+    ``extraConfig``), the EFI vars disk a UEFI VM needs, on its first disk's
+    storage: ``storage:1,efitype=4m`` (Proxmox sizes it)."""
+    if str(spec.bios) != "ovmf" or spec.efi_disk is not None:
+        return None
+    if "efidisk0" in (spec.extra_config or {}) or not spec.disks:
+        return None
+    first = next(iter(spec.disks.values()))
+    return f"{first.storage}:1,efitype=4m"
 
 
 def qemu_config_params(vm: VirtualMachine, *, password: str | None = None) -> dict[str, Any]:
