@@ -27,10 +27,21 @@ from proxgit.loading.sources import (
 )
 from proxgit.loading.yamlparse import PositionIndex, parse_document
 from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, VirtualMachine
-from proxgit.models.base import CLUSTER_NAME_PATTERN, DNS_NAME_PATTERN, TAG_PATTERN
+from proxgit.models.base import (
+    CLUSTER_NAME_PATTERN,
+    DNS_NAME_PATTERN,
+    STORAGE_ID_PATTERN,
+    TAG_PATTERN,
+)
 from proxgit.models.config import URL_PATTERN
 from proxgit.models.deletion import DeletionRequest
-from proxgit.models.guests import DISK_SLOT_PATTERN, MAC_PATTERN, MP_SLOT_PATTERN, NET_SLOT_PATTERN
+from proxgit.models.guests import (
+    DISK_SLOT_PATTERN,
+    HOTPLUG_PATTERN,
+    MAC_PATTERN,
+    MP_SLOT_PATTERN,
+    NET_SLOT_PATTERN,
+)
 from proxgit.proxmox.fields import extra_key_problem, key_for
 
 GuestDocument = VirtualMachine | Container
@@ -94,6 +105,10 @@ _PATTERN_HINTS = {
     TAG_PATTERN: "tags use letters, digits and _ - + . and start with a letter, digit or _",
     DNS_NAME_PATTERN: "use a DNS name: letters, digits, '-' and '.', not starting or ending in '-'",
     CLUSTER_NAME_PATTERN: "cluster names use lower-case letters, digits, '-' and '_'",
+    STORAGE_ID_PATTERN: "storage ids start with a letter, end with a letter or digit and "
+    "use letters, digits, '-', '_' and '.'",
+    HOTPLUG_PATTERN: "hotplug is 0, 1 or a comma list of network, disk, cpu, memory, usb, "
+    "cloudinit",
 }
 
 

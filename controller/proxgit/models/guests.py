@@ -8,6 +8,7 @@ never diffed against them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -36,6 +37,40 @@ from proxgit.models.base import (
 )
 
 EXTRA_KEY_PATTERN = r"^[a-z][a-z0-9_\-]*$"
+_HOTPLUG = r"(network|disk|cpu|memory|usb|cloudinit)"
+HOTPLUG_PATTERN = rf"^(0|1|{_HOTPLUG}(,{_HOTPLUG})*)$"
+
+
+def _ip(text: str, version: int, *, cidr: bool) -> bool:
+    try:
+        if cidr:
+            if "/" not in text:
+                return False
+            return ipaddress.ip_interface(text).version == version
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
+
+
+def check_ip_config(
+    props: dict[str, str], *, v4_words: tuple[str, ...], v6_words: tuple[str, ...]
+) -> None:
+    """ip/gw/ip6/gw6 as Proxmox checks them (pve-ipv4-config, pve-ipv6-config)."""
+    ip, ip6 = props.get("ip"), props.get("ip6")
+    if ip is not None and ip not in v4_words and not _ip(ip, 4, cidr=True):
+        raise ValueError(
+            f"ip={ip}: write an IPv4 address with its prefix (10.0.0.5/24) or "
+            + " or ".join(v4_words)
+        )
+    if ip6 is not None and ip6 not in v6_words and not _ip(ip6, 6, cidr=True):
+        raise ValueError(
+            f"ip6={ip6}: write an IPv6 address with its prefix (fd00::5/64) or "
+            + " or ".join(v6_words)
+        )
+    if props.get("gw") is not None and not _ip(props["gw"], 4, cidr=False):
+        raise ValueError(f"gw={props['gw']}: not an IPv4 address")
+    if props.get("gw6") is not None and not _ip(props["gw6"], 6, cidr=False):
+        raise ValueError(f"gw6={props['gw6']}: not an IPv6 address")
 
 
 class Power(StrEnum):
@@ -191,6 +226,25 @@ class CloudInit(Model):
             data["ipconfig"] = ipconfig
         return data
 
+    @field_validator("ipconfig")
+    @classmethod
+    def _ipconfig_values(cls, ipconfig: dict[int, str]) -> dict[int, str]:
+        for index, text in ipconfig.items():
+            props: dict[str, str] = {}
+            for item in str(text).split(","):
+                key, sep, value = item.partition("=")
+                if not sep or key not in ("ip", "gw", "ip6", "gw6"):
+                    raise ValueError(
+                        f"ipconfig{index}: '{item}' is not ip=, gw=, ip6= or gw6= "
+                        "(e.g. ip=10.0.20.11/24,gw=10.0.20.1 or ip=dhcp)"
+                    )
+                props[key] = value
+            try:
+                check_ip_config(props, v4_words=("dhcp",), v6_words=("dhcp", "auto"))
+            except ValueError as err:
+                raise ValueError(f"ipconfig{index}: {err}") from None
+        return ipconfig
+
     @model_serializer(mode="wrap")
     def _spread_ipconfig(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
@@ -285,7 +339,7 @@ class GuestSpec(Model):
     startup: Startup | None = None
     protection: bool | None = None
     tags: list[Tag] | None = None
-    description: str | None = None
+    description: Annotated[str, StringConstraints(max_length=8192)] | None = None
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
     power: Power = Power.running
     restart_policy: RestartPolicy = RestartPolicy.never
@@ -315,7 +369,9 @@ class VirtualMachineSpec(GuestSpec):
     cpu: str | None = Field(default=None, description="CPU type, e.g. host, x86-64-v2-AES.")
     numa: bool | None = None
     balloon: MiB | None = Field(default=None, description="Minimum memory in MiB; 0 disables.")
-    hotplug: str | None = Field(default=None, description="e.g. network,disk,usb,memory,cpu")
+    hotplug: Annotated[str, StringConstraints(pattern=HOTPLUG_PATTERN)] | None = Field(
+        default=None, description="e.g. network,disk,usb,memory,cpu; 0 none, 1 all"
+    )
     disks: dict[DiskSlot, Disk] | None = None
     networks: dict[NetSlot, VmNetwork] | None = None
     cloud_init: CloudInit | None = None
@@ -382,6 +438,15 @@ class VirtualMachineSpec(GuestSpec):
     hookscript: str | None = Field(
         default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
     )
+
+    @model_validator(mode="after")
+    def _balloon_within_memory(self) -> VirtualMachineSpec:
+        if self.balloon and self.memory is not None and self.balloon > self.memory:
+            raise ValueError(
+                f"balloon {self.balloon} is above memory {self.memory}; Proxmox refuses a "
+                "minimum above the maximum"
+            )
+        return self
 
     @field_validator("disks")
     @classmethod
@@ -454,6 +519,16 @@ class ContainerNetwork(Model):
     mtu: Annotated[int, Field(ge=64, le=65535)] | None = None
     rate: Annotated[float, Field(ge=0)] | None = None
     trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ContainerNetwork:
+        props = {
+            k: v
+            for k, v in (("ip", self.ip), ("ip6", self.ip6), ("gw", self.gw), ("gw6", self.gw6))
+            if v is not None
+        }
+        check_ip_config(props, v4_words=("dhcp", "manual"), v6_words=("auto", "dhcp", "manual"))
+        return self
 
 
 class Features(Model):
