@@ -274,7 +274,8 @@ def _targets(
 
 def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], ImportedGuest]:
     """The desired document (plain data, in writing order) that matches ``guest`` as it is."""
-    view = guest.view()
+    view = guest.document_view()
+    config = guest.config or {}
     spec: dict[str, Any] = {"vmid": guest.vmid, "node": guest.node}
     left_out: list[str] = []
     for path, value in sorted(view.items()):
@@ -284,8 +285,9 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
             continue  # the hostname defaults to metadata.name
         if path.endswith(".size") and isinstance(value, int):
             value = format_size(value)
+        if path.startswith("extraConfig."):
+            value = str(config.get(path.split(".", 1)[1], value))  # verbatim, as Proxmox has it
         _set(spec, path.split("."), value)
-    config = guest.config or {}
     for group in ("disks", "mountpoints"):
         for slot, disk in list((spec.get(group) or {}).items()):
             if "size" not in disk or "storage" not in disk:

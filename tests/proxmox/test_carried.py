@@ -55,7 +55,8 @@ NAS = {
     "memory": 16384,
     "cores": 8,
     "numa": 1,
-    "cpu": "host",
+    "cpu": "host,hidden=1",
+    "machine": "q35,viommu=intel",
     "hostpci0": "0000:01:00.0,pcie=1,rombar=0",
     "usb0": "host=1d6b:0002",
     "serial0": "socket",
@@ -140,6 +141,9 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     assert nas["extraConfig"]["scsi1"] == NAS["scsi1"]  # a passed-through disk
     assert nas["extraConfig"]["args"] == NAS["args"]
     assert set(nas["disks"]) == {"scsi0"}
+    # typed keys with a sub-key no spec field holds are carried whole, verbatim
+    assert nas["extraConfig"]["cpu"] == "host,hidden=1" and "cpu" not in nas
+    assert nas["extraConfig"]["machine"] == "q35,viommu=intel" and "machine" not in nas
     media = _doc(imported, ct_path("media"))["spec"]
     assert media["extraConfig"]["mp0"] == MEDIA["mp0"]  # a bind mount
     assert media["mountpoints"]["mp1"]["size"] == "16G"
@@ -275,10 +279,6 @@ def _load(extra: str, kind: str = "VirtualMachine") -> InvalidRepository:
         ),
         ("extraConfig:\n  vmgenid: '1'\n", "'vmgenid' is set by Proxmox"),
         ("extraConfig:\n  cores: 4\n", "'cores' is a typed field: write it as spec.cores"),
-        (
-            "extraConfig:\n  scsi0: local-lvm:vm-100-disk-0,size=8G\n",
-            "'scsi0' is a typed field: write it as spec.disks",
-        ),
         ("extraConfig:\n  cipassword: hunter2hunter2\n", "'cipassword' holds a secret"),
         (
             "disks:\n  ide2: {storage: local-lvm, size: 8G}\n"
@@ -307,12 +307,14 @@ def test_carried_values_load() -> None:
     doc = (
         "apiVersion: proxgit/v1\nkind: VirtualMachine\nmetadata: {name: g, cluster: lab}\n"
         "spec:\n  vmid: 100\n  node: pve1\n  extraConfig:\n    ide2: local:iso/x.iso,media=cdrom\n"
+        "    scsi1: local-lvm:vm-100-disk-1,size=8G,detect_zeroes=1\n"
         "    keyboard: de\n    tablet: false\n    shares: 500\n    migrate_downtime: 0.5\n"
     )
     state = load_files([("proxgit.yaml", CONFIG), ("clusters/lab/vms/g.yaml", doc)])
     [guest] = state.guests.values()
     assert guest.document.spec.extra_config == {
         "ide2": "local:iso/x.iso,media=cdrom",
+        "scsi1": "local-lvm:vm-100-disk-1,size=8G,detect_zeroes=1",
         "keyboard": "de",
         "tablet": False,
         "shares": 500,

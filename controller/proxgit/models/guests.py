@@ -326,6 +326,8 @@ class Clone(Model):
 class Agent(Model):
     enabled: bool = True
     fstrim: bool | None = None
+    freeze_fs: bool | None = Field(default=None, description="Freeze file systems for backups.")
+    type: Literal["virtio", "isa"] | None = None
 
 
 class GuestSpec(Model):
@@ -486,6 +488,7 @@ MountOptions = Annotated[
 class RootFs(Model):
     storage: StorageId
     size: Size
+    ro: bool | None = None
     acl: bool | None = None
     quota: bool | None = None
     replicate: bool | None = None
@@ -519,6 +522,8 @@ class ContainerNetwork(Model):
     mtu: Annotated[int, Field(ge=64, le=65535)] | None = None
     rate: Annotated[float, Field(ge=0)] | None = None
     trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
+    link_down: bool | None = None
+    type: Literal["veth"] | None = None
 
     @model_validator(mode="after")
     def _addresses(self) -> ContainerNetwork:

@@ -447,8 +447,8 @@ _LXC_NIC_SUBS = (
     Sub("mtu", "integer", path="mtu", codec=INT, minimum=64, maximum=65535),
     Sub("rate", "number", path="rate", codec=NUM),
     Sub("trunks", path="trunks"),
-    Sub("link_down", "boolean"),
-    Sub("type", enum=("veth",)),
+    Sub("link_down", "boolean", path="linkDown", codec=BOOL),
+    Sub("type", enum=("veth",), path="type"),
 )
 _MOUNT_OPTION_SUBS = (
     Sub("acl", "boolean", path="acl", codec=BOOL),
@@ -461,7 +461,7 @@ _ROOTFS_SUBS = (
     Sub("volume", default_key=True),
     Sub("storage", path="storage", virtual=True),
     Sub("size", path="size", codec=SIZE, effect="live"),
-    Sub("ro", "boolean"),
+    Sub("ro", "boolean", path="ro", codec=BOOL),
     *_MOUNT_OPTION_SUBS,
 )
 _MP_SUBS = (
@@ -534,7 +534,8 @@ QEMU: tuple[Key, ...] = (
     Key("agent", "typed", path="agent", subs=(
         Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
         Sub("fstrim_cloned_disks", "boolean", path="fstrim", codec=BOOL),
-        Sub("freeze-fs", "boolean"), Sub("type", enum=("virtio", "isa")))),
+        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL),
+        Sub("type", enum=("virtio", "isa"), path="type"))),
     *(Key(bus, "typed", path="disks.{slot}", subs=disk_subs(bus), count=count,
           effect="restart", new_effect="hotplug:disk",
           parse_fn=_volume_parse("file"), write_fn=_volume_write("file"))
@@ -574,7 +575,7 @@ QEMU: tuple[Key, ...] = (
             Sub("pre-enrolled-keys", "boolean", path="preEnrolledKeys", codec=BOOL,
                 effect="create-only"),
             Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
-            Sub("size"), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
+            Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
     _carried("freeze"), _typed("hookscript", effect="live"),
     _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
@@ -588,7 +589,7 @@ QEMU: tuple[Key, ...] = (
         write_fn=_volume_write("file"), subs=(
             Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
             Sub("version", enum=("v1.2", "v2.0"), path="version", effect="create-only"),
-            Sub("format", enum=("raw", "qcow2", "vmdk")), Sub("size"))),
+            Sub("format", enum=("raw", "qcow2", "vmdk")), Sub("size", generated=True))),
     _carried("usb", count=14, root_only=True),
     _typed("vcpus", codec=INT, type="integer", minimum=1, effect="hotplug:cpu"),
     Key("vga", "typed", path="vga", subs=(
@@ -616,7 +617,7 @@ LXC: tuple[Key, ...] = (
         Sub("keyctl", "boolean", path="keyctl", codec=BOOL),
         Sub("fuse", "boolean", path="fuse", codec=BOOL),
         Sub("mount", path="mount"), Sub("mknod", "boolean", path="mknod", codec=BOOL),
-        Sub("force_rw_sys", "boolean"))),
+        Sub("force_rw_sys", "boolean", path="forceRwSys", codec=BOOL))),
     Key("rootfs", "typed", path="rootfs", subs=_ROOTFS_SUBS,
         parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
     Key("mp", "typed", path="mountpoints.{slot}", subs=_MP_SUBS, count=256, new_effect="live",
@@ -762,7 +763,43 @@ def extra_key_problem(kind: str, config_key: str, value: Any) -> str | None:
         return f"'{config_key}' holds a secret; name its source with {row.path} instead"
     if row.role == "owned":
         return f"'{config_key}' is set by Proxmox ({row.why}); remove it"
-    if row.role == "typed" and not carried_value(kind, config_key, extra_text(value)):
-        where = (row.spec_path(config_key) or config_key).split(".{")[0]
+    if row.role == "typed" and not row.subs:
+        where = row.spec_path(config_key) or config_key
         return f"'{config_key}' is a typed field: write it as spec.{where}"
     return None
+
+
+def _volume_key(row: Key) -> str | None:
+    default = row.default_sub
+    return default.name if default else None
+
+
+def untyped_subkeys(kind: str, config_key: str, raw: Any) -> list[str]:
+    """Sub-keys of a typed property string that no spec field holds (``hidden=1`` in
+    ``cpu``, ``media=disk`` on a disk, anything a newer Proxmox adds). A key with
+    any is carried whole in ``extraConfig`` by import, so nothing is dropped."""
+    row = key_for(kind, config_key)
+    if row is None or row.role != "typed" or not row.subs:
+        return []
+    default = _volume_key(row)
+    props = parse_property_string(str(raw), default)
+    found = []
+    for name in props:
+        if name == default or (row.parse_fn is _qemu_nic_parse and name in _NIC_MODELS):
+            continue
+        sub = row.sub(name)
+        if sub is None or (sub.path is None and not sub.generated):
+            found.append(name)
+    return found
+
+
+def canonical_property_string(kind: str, config_key: str, text: str) -> str:
+    """A typed property string with its sub-keys in one order, for comparing a value
+    carried verbatim with what Proxmox holds (which may order sub-keys its own way)."""
+    row = key_for(kind, config_key)
+    if row is None or row.role != "typed" or not row.subs:
+        return text
+    default = _volume_key(row)
+    props = parse_property_string(text, default)
+    head = {default: props.pop(default)} if default and default in props else {}
+    return join_property_string({**head, **dict(sorted(props.items()))}, default)

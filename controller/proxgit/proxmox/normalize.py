@@ -30,6 +30,7 @@ from proxgit.proxmox.fields import (
     EXTRA,
     PENDING_DELETION_TAG,
     FlatView,
+    canonical_property_string,
     extra_text,
     key_for,
     nic_mac,
@@ -39,6 +40,7 @@ from proxgit.proxmox.fields import (
     split_tags,
     to_bool,
     to_int,
+    untyped_subkeys,
     visible_tags,
 )
 
@@ -111,14 +113,50 @@ def normalize_config(
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
             raise ConfigValueError(key, raw, str(err) or type(err).__name__) from None
         if values is None:
-            view[f"{EXTRA}.{key}"] = str(raw)  # a value the row does not type: carried
+            # a value the row does not type (a cdrom, a bind mount): carried
+            view[f"{EXTRA}.{key}"] = canonical_property_string(kind, key, str(raw))
         else:
             view.update(values)
+            if row.subs:  # for a document that carries this key verbatim
+                view[f"{EXTRA}.{key}"] = canonical_property_string(kind, key, str(raw))
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
     if pool:
         view["pool"] = pool
     return view
+
+
+def document_view(kind: str, config: Mapping[str, Any], view: FlatView) -> FlatView:
+    """``view`` as a document holds it: each typed property string once, typed when
+    every sub-key it has is a spec field, else verbatim under ``extraConfig`` (so a
+    sub-key proxgit does not type, ``hidden=1`` in ``cpu``, is not dropped)."""
+    whole = {
+        str(key)
+        for key, raw in config.items()
+        if raw is not None and untyped_subkeys(kind, str(key), raw)
+    }
+    out: FlatView = {}
+    for path, value in view.items():
+        if path.startswith(EXTRA + "."):
+            key = path[len(EXTRA) + 1 :]
+            row = key_for(kind, key)
+            typed_whole = row is not None and row.role == "typed" and row.subs
+            if typed_whole and key not in whole and _typed_reading(kind, key, config):
+                continue
+            out[path] = value
+            continue
+        found = resolve(kind, path)
+        if found is not None and found.config_key in whole:
+            continue
+        out[path] = value
+    return out
+
+
+def _typed_reading(kind: str, key: str, config: Mapping[str, Any]) -> bool:
+    """Whether ``key``'s live value is read as typed fields (not a carried cdrom...)."""
+    row = key_for(kind, key)
+    raw = config.get(key)
+    return row is not None and raw is not None and row.parse(key, raw) is not None
 
 
 def normalize_qemu_config(
@@ -186,7 +224,8 @@ def _canonical(kind: str, view: FlatView) -> FlatView:
     """Desired values in the form live values are read in, by each row's codec."""
     for path, value in list(view.items()):
         if path.startswith(EXTRA + "."):
-            view[path] = extra_text(value)
+            key = path[len(EXTRA) + 1 :]
+            view[path] = canonical_property_string(kind, key, extra_text(value))
             continue
         found = resolve(kind, path)
         if found is None:
