@@ -295,3 +295,15 @@ def test_nic_models_are_pves() -> None:
     row = key_for("qemu", "net0")
     assert row is not None and (sub := row.sub("model")) is not None
     assert {m.value for m in NicModel} == set(sub.enum or ())
+
+
+def test_the_keys_page_is_current() -> None:
+    from pathlib import Path
+
+    from proxgit.proxmox.fields_doc import render
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "proxmox-keys.md"
+    assert page.read_text(encoding="utf-8") == render(), (
+        "docs/proxmox-keys.md is stale: run python -m proxgit.proxmox.fields_doc "
+        "docs/proxmox-keys.md"
+    )
