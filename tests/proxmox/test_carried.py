@@ -21,7 +21,7 @@ from proxgit.errors import InvalidRepository
 from proxgit.loading import load_files
 from tests.applying.test_apply import apply, merge
 from tests.reflecting.conftest import run
-from tests.support import GitRepo, config_yaml, ct_path, vm_path
+from tests.support import DEBIAN_TEMPLATE, GitRepo, config_yaml, ct_path, vm_path
 
 WIN11 = {
     "name": "win11",
@@ -93,6 +93,8 @@ MEDIA = {
 
 
 def _seed(pve: Any) -> None:
+    pve.store_file("local", "Win11_24H2_English_x64.iso", 5819 << 20)
+    pve.store_file("local", "virtio-win-0.1.262.iso", 708140 << 10)
     pve.add_vm(301, "win11", node="pve1", status="running", config=WIN11)
     pve.add_vm(302, "nas", node="pve1", status="stopped", config=NAS)
     pve.add_ct(401, "media", node="pve1", status="running", config=MEDIA)
@@ -386,3 +388,62 @@ def test_a_clone_applies_declared_disk_options(repo: GitRepo, pve: Any) -> None:
     assert plan["exit_code"] in (0, 2)
     fields = [f["path"] for c in plan["changes"] for f in c["fields"]]
     assert not [f for f in fields if f != "disks.scsi0.size"]  # fakepve's resize changes nothing
+
+
+def _compare_views(kind: str, original: dict[str, Any], created: dict[str, Any]) -> list[str]:
+    """Paths whose values differ between two configs read as documents hold them,
+    what Proxmox generates (MACs) and owns (volume names, vmgenid) aside."""
+    from proxgit.proxmox.normalize import document_view, normalize_config
+
+    def view(config: dict[str, Any]) -> dict[str, Any]:
+        read = document_view(kind, config, normalize_config(kind, config))
+        return {
+            p: v
+            for p, v in read.items()
+            if p not in ("name", "hostname") and not p.endswith((".macaddr", ".hwaddr"))
+        }
+
+    want, got = view(original), view(created)
+    return [
+        f"{p}: {want.get(p)!r} -> {got.get(p)!r}"
+        for p in sorted({*want, *got})
+        if want.get(p) != got.get(p)
+    ]
+
+
+def test_creating_from_the_imported_document_reproduces_the_config(
+    imported: GitRepo, pve: Any
+) -> None:
+    text = (imported.path / vm_path("win11")).read_text()
+    copy = text.replace("name: win11", "name: win11-copy").replace("vmid: 301", "vmid: 311")
+    merge(imported, {vm_path("win11-copy"): copy}, "Copy win11")
+    result = apply(imported)
+    assert result.exit_code == 0, result.output
+    created = dict(pve.guest(311).config)
+    differ = _compare_views("qemu", WIN11, created)
+    assert not differ, differ
+    for owned in ("vmgenid", "meta"):
+        assert created.get(owned) != WIN11[owned]  # Proxmox's own, not copied
+    assert _plan(imported)["exit_code"] == 0
+
+
+def test_creating_a_container_from_its_imported_document(imported: GitRepo, pve: Any) -> None:
+    text = (imported.path / ct_path("media")).read_text()
+    copy = text.replace("name: media", "name: media-copy").replace("vmid: 401", "vmid: 411")
+    copy = copy.replace("  vmid: 411\n", "  vmid: 411\n  ostemplate: " + DEBIAN_TEMPLATE + "\n")
+    merge(imported, {ct_path("media-copy"): copy}, "Copy media")
+    plan = _plan(imported)
+    [create] = [c for c in plan["changes"] if c["action"] == "create"]
+    assert [w["key"] for w in create["warnings"] if w["code"] == "root-only-key"] == ["mp0"]
+    result = apply(imported)
+    assert result.exit_code == 1  # proxgit's token is not root@pam: the bind mount is refused
+    assert "Only root can pass arbitrary filesystem paths" in result.output
+    # without the bind mount, the copy is the original
+    copy = "\n".join(line for line in copy.splitlines() if "mp0:" not in line) + "\n"
+    merge(imported, {ct_path("media-copy"): copy}, "Copy media without its bind mount")
+    result = apply(imported)
+    assert result.exit_code == 0, result.output
+    original = {k: v for k, v in MEDIA.items() if k != "mp0"}
+    differ = _compare_views("lxc", original, dict(pve.guest(411).config))
+    assert not differ, differ
+    assert _plan(imported)["exit_code"] == 0

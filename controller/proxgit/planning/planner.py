@@ -27,7 +27,8 @@ from proxgit.planning.plan import (
     Plan,
     UnmanagedGuest,
 )
-from proxgit.proxmox.fields import EXTRA, key_for
+from proxgit.proxmox.fields import EXTRA, root_only
+from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
 
@@ -558,24 +559,30 @@ def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
 
 
 def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
-    """Keys only ``root@pam`` may set (``args``, raw devices): the write fails for
-    any other user, so the plan says so for each such key it writes."""
+    """Keys only ``root@pam`` may set (``args``, ``hookscript``, bind mounts, raw
+    devices): the write fails for any other user, so the plan says so for each."""
     kind = TYPE_BY_KIND.get(guest.kind, "qemu")
     prefix = EXTRA + "."
+    seen: set[str] = set()
     for item in change.fields:
-        if not item.path.startswith(prefix):
+        if item.path.startswith(prefix):
+            key, value = item.path[len(prefix) :], item.after
+        else:
+            found = resolve_path(kind, item.path)
+            if found is None or not found.key.root_only:
+                continue
+            key, value = found.config_key, item.after
+        if key in seen or not root_only(kind, key, value):
             continue
-        key = item.path[len(prefix) :]
-        row = key_for(kind, key)
-        if row is not None and row.root_only:
-            change.warnings.append(
-                Finding(
-                    code="root-only-key",
-                    message=f"extraConfig.{key}: Proxmox lets only root@pam set '{key}'; "
-                    "the write fails unless proxgit's token belongs to root@pam",
-                    key=key,
-                )
+        seen.add(key)
+        change.warnings.append(
+            Finding(
+                code="root-only-key",
+                message=f"{item.path}: Proxmox lets only root@pam set '{key}' (this value); "
+                "the write fails unless proxgit's token belongs to root@pam",
+                key=key,
             )
+        )
 
 
 def _merge_effect(plan: Plan, config: Config) -> None:

@@ -576,7 +576,7 @@ QEMU: tuple[Key, ...] = (
                 effect="create-only"),
             Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
             Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
-    _carried("freeze"), _typed("hookscript", effect="live"),
+    _carried("freeze"), _typed("hookscript", effect="live", root_only=True),
     _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
@@ -632,7 +632,7 @@ LXC: tuple[Key, ...] = (
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=8192, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=0, maximum=500000, effect="live"),
     _carried("debug"), _carried("dev", count=256),
-    _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live"),
+    _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live", root_only=True),
     _typed("timezone"),
     _typed("tty", codec=INT, type="integer", minimum=0, maximum=6),
 )
@@ -803,3 +803,19 @@ def canonical_property_string(kind: str, config_key: str, text: str) -> str:
     props = parse_property_string(text, default)
     head = {default: props.pop(default)} if default and default in props else {}
     return join_property_string({**head, **dict(sorted(props.items()))}, default)
+
+
+def root_only(kind: str, config_key: str, value: Any) -> bool:
+    """Whether only ``root@pam`` may write ``config_key: value``: keys such as ``args``
+    and ``hookscript``, and host paths in a volume's place (a bind mount
+    ``/mnt/data,mp=/data``, a passed-through ``/dev/disk/by-id/...``)."""
+    row = key_for(kind, config_key)
+    if row is None:
+        return False
+    if row.root_only:
+        return True
+    if row.parse_fn is not None and row.role == "typed":
+        default = _volume_key(row)
+        volume = parse_property_string(str(value), default).get(default or "", "")
+        return volume.startswith("/")
+    return False
