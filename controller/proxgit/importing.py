@@ -37,7 +37,7 @@ from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
 from proxgit.models.base import DNS_NAME_PATTERN
 from proxgit.planning.planner import diff_guest
-from proxgit.proxmox.fields import generated, key_for
+from proxgit.proxmox.fields import generated, holds_volume, key_for, untyped_subkeys
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.reading import (
     ClientFactory,
@@ -356,6 +356,12 @@ def _not_carried(kind: str, config: dict[str, Any]) -> list[str]:
             )
         elif row.role == "owned":
             lines.append(f"{key}: not carried: {row.why}; Proxmox sets it")
+        elif holds_volume(row) and (untyped := untyped_subkeys(kind, key, config[key])):
+            subs = ", ".join(untyped)
+            lines.append(
+                f"{key}: sub-key(s) {subs} not carried: not typed, and a volume is never "
+                "carried whole; Proxmox keeps them on every write proxgit makes"
+            )
     return lines
 
 

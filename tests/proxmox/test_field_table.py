@@ -262,7 +262,6 @@ def test_an_edit_changes_only_its_sub_key() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "local-lvm:vm-100-cloudinit,media=cdrom",
         "local:iso/debian-12.iso,media=cdrom",
         "none,media=cdrom",
         "/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K0XXXXXX,size=3907018584K",
@@ -271,6 +270,12 @@ def test_an_edit_changes_only_its_sub_key() -> None:
 def test_values_a_disk_row_does_not_type(raw: str) -> None:
     row = key_for("qemu", "ide2")
     assert row is not None and row.parse("ide2", raw) is None
+
+
+def test_the_cloud_init_drive_is_its_slot_and_storage() -> None:
+    view = normalize_config("qemu", {"scsi1": "ceph:vm-100-cloudinit,media=cdrom,size=4M"})
+    assert view["cloudInit.drive.slot"] == "scsi1"
+    assert view["cloudInit.drive.storage"] == "ceph"
 
 
 @pytest.mark.parametrize("bus", ["scsi", "virtio", "sata", "ide"])

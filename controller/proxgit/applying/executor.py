@@ -29,6 +29,7 @@ from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
 from proxgit.proxmox.translate import (
     auto_efidisk,
+    cloudinit_drive,
     extra_params,
     group_by_key,
     lxc_create_params,
@@ -186,9 +187,9 @@ class GuestExecutor:
             else:
                 if spec.pool:
                     params["pool"] = spec.pool
-                if spec.cloud_init is not None and spec.disks:
-                    first = next(iter(spec.disks.values()))
-                    params.setdefault("ide2", f"{first.storage}:cloudinit")
+                drive = cloudinit_drive(spec)
+                if drive is not None:
+                    params.setdefault(*drive)
                 efidisk = auto_efidisk(spec)
                 if efidisk is not None:
                     params.setdefault("efidisk0", efidisk)
@@ -394,6 +395,12 @@ class GuestExecutor:
             else:
                 changed.append(change.path)
         params.update(extra_params(desired, changed))
+        if any(p.startswith("cloudInit.drive.") for p in changed) and isinstance(
+            document, VirtualMachine
+        ):
+            drive = cloudinit_drive(document.spec)
+            if drive is not None and drive[0] not in config:
+                params[drive[0]] = drive[1]  # a new cloud-init drive (moves are blocked)
         whole: dict[str, Any] | None = None
         for config_key, (found, values) in group_by_key(kind, desired, changed).items():
             row = found.key

@@ -184,6 +184,14 @@ class VmNetwork(Model):
 IPCONFIG_KEY = re.compile(r"^ipconfig([0-9]|[12][0-9]|3[01])$")
 
 
+class CloudInitDrive(Model):
+    """Where the cloud-init drive goes: a disk slot and a storage (default: ide2 on the
+    first disk's storage)."""
+
+    slot: Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)] = "ide2"
+    storage: StorageId
+
+
 class CloudInit(Model):
     """Cloud-init values Proxmox feeds the guest (``ciuser``, ``sshkeys``, ``ipconfigN``...).
 
@@ -211,6 +219,7 @@ class CloudInit(Model):
     cicustom: str | None = None
     citype: Literal["nocloud", "configdrive2", "opennebula"] | None = None
     upgrade: bool | None = None
+    drive: CloudInitDrive | None = None
     ipconfig: dict[int, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")

@@ -461,6 +461,15 @@ def _update_findings(
                     "done by proxgit; move it with 'qm disk move' first",
                 )
             )
+        if item.path.startswith("cloudInit.drive.") and item.before is not None:
+            change.blockers.append(
+                Finding(
+                    code="create-only",
+                    message=f"{item.path}: {item.before} -> {item.after}; proxgit does not move "
+                    "a cloud-init drive (remove it and add it in two changes, or move it in "
+                    "Proxmox)",
+                )
+            )
         kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
         if (
             item.path != "unprivileged"

@@ -328,6 +328,12 @@ def _volume_parse(volume_key: str) -> Callable[[Key, str, Any], FlatView | None]
     def parse(key: Key, config_key: str, raw: Any) -> FlatView | None:
         props = parse_property_string(str(raw), volume_key)
         volume = props.get(volume_key, "")
+        if "cloudinit" in volume and ":" in volume and key.path == "disks.{slot}":
+            # the cloud-init drive: its slot and storage (the volume is Proxmox's)
+            return {
+                "cloudInit.drive.slot": config_key,
+                "cloudInit.drive.storage": volume.split(":", 1)[0],
+            }
         if (
             props.get("media") == "cdrom"
             or volume in ("none", "cdrom", "")
@@ -772,6 +778,12 @@ def extra_key_problem(kind: str, config_key: str, value: Any) -> str | None:
 def _volume_key(row: Key) -> str | None:
     default = row.default_sub
     return default.name if default else None
+
+
+def holds_volume(row: Key) -> bool:
+    """Whether the key's value names a volume (a disk, rootfs, mount point, EFI disk):
+    such a value is never carried whole, or a copy would point at another guest's volume."""
+    return row.parse_fn is not None and row.parse_fn is not _qemu_nic_parse
 
 
 def untyped_subkeys(kind: str, config_key: str, raw: Any) -> list[str]:

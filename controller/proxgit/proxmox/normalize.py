@@ -32,6 +32,7 @@ from proxgit.proxmox.fields import (
     FlatView,
     canonical_property_string,
     extra_text,
+    holds_volume,
     key_for,
     nic_mac,
     parse_property_string,
@@ -130,11 +131,13 @@ def document_view(kind: str, config: Mapping[str, Any], view: FlatView) -> FlatV
     """``view`` as a document holds it: each typed property string once, typed when
     every sub-key it has is a spec field, else verbatim under ``extraConfig`` (so a
     sub-key proxgit does not type, ``hidden=1`` in ``cpu``, is not dropped)."""
-    whole = {
-        str(key)
-        for key, raw in config.items()
-        if raw is not None and untyped_subkeys(kind, str(key), raw)
-    }
+    whole = set()
+    for key, raw in config.items():
+        row = key_for(kind, str(key))
+        if raw is None or row is None or holds_volume(row):
+            continue  # a volume's untyped sub-keys are reported by import, never copied
+        if untyped_subkeys(kind, str(key), raw):
+            whole.add(str(key))
     out: FlatView = {}
     for path, value in view.items():
         if path.startswith(EXTRA + "."):

@@ -67,6 +67,18 @@ def auto_efidisk(spec: VirtualMachineSpec) -> str | None:
     return f"{first.storage}:1,efitype=4m"
 
 
+def cloudinit_drive(spec: VirtualMachineSpec) -> tuple[str, str] | None:
+    """The cloud-init drive's slot and allocation (``storage:cloudinit``), if any."""
+    ci = spec.cloud_init
+    if ci is None:
+        return None
+    if ci.drive is not None:
+        return ci.drive.slot, f"{ci.drive.storage}:cloudinit"
+    if spec.disks:
+        return "ide2", f"{next(iter(spec.disks.values())).storage}:cloudinit"
+    return None
+
+
 def qemu_config_params(vm: VirtualMachine, *, password: str | None = None) -> dict[str, Any]:
     """Every config key the spec sets, as ``POST /qemu`` or ``PUT /config`` parameters.
 
