@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import LiteralScalarString
+from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 from proxgit.errors import ConfigError, ProxgitError
 from proxgit.loading import DesiredState, load_directory
@@ -438,4 +438,13 @@ def _styled(value: Any, path: tuple[str, ...]) -> Any:
         return seq
     if isinstance(value, str) and "\n" in value:
         return LiteralScalarString(value)
+    if isinstance(value, str) and _YAML11_AMBIGUOUS.match(value):
+        return SingleQuotedScalarString(value)
     return value
+
+
+# Plain scalars a YAML 1.1 reader (PyYAML, many editors) would not read as text:
+# sexagesimal numbers (a PCI address 0000:01:00.0, a time 12:30) and yes/no/on/off.
+_YAML11_AMBIGUOUS = re.compile(
+    r"^([-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|y|n|yes|no|on|off)$", re.IGNORECASE
+)

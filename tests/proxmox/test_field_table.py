@@ -179,6 +179,10 @@ ROUND_TRIPS = {
         ("serial0", "socket"),
         ("serial1", "/dev/ttyS1"),
         ("cpu", "host,flags=+aes;-pcid,hidden=1"),
+        ("hostpci0", "0000:01:00.0,pcie=1,rombar=0,x-vga=1"),
+        ("hostpci1", "mapping=gpu,pcie=1"),
+        ("usb0", "host=1d6b:0002,usb3=1"),
+        ("usb1", "mapping=stick"),
     ],
     "lxc": [
         ("hostname", "dns-01"),
@@ -209,6 +213,8 @@ ROUND_TRIPS = {
         ("hookscript", "local:snippets/ct-hook.pl"),
         ("features", "mknod=1,mount=nfs"),
         ("net2", "name=eth2,bridge=vmbr0,trunks=10;20"),
+        ("dev0", "/dev/dri/renderD128,gid=104,mode=0660"),
+        ("dev1", "path=/dev/ttyUSB0,uid=0,deny-write=1"),
     ],
 }
 

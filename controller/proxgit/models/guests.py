@@ -307,6 +307,43 @@ class Vga(Model):
     clipboard: Literal["vnc"] | None = None
 
 
+class HostPci(Model):
+    """A PCI device passed through (``hostpciN``): by host address or by a cluster
+    resource mapping (which users other than root@pam may use)."""
+
+    host: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F:.;]+$")] | None = Field(
+        default=None, description="e.g. 0000:01:00.0, 01:00 or 01:00.0;01:00.1"
+    )
+    mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
+    pcie: bool | None = None
+    rombar: bool | None = None
+    x_vga: bool | None = Field(default=None, alias="xVga")
+    mdev: str | None = None
+    romfile: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HostPci:
+        if (self.host is None) == (self.mapping is None):
+            raise ValueError("give the device as exactly one of host: ADDRESS or mapping: NAME")
+        return self
+
+
+class Usb(Model):
+    """A USB device passed through (``usbN``): by vendor:product id, port, spice or mapping."""
+
+    host: str | None = Field(default=None, description="e.g. 1d6b:0002, 1-2.3 or spice")
+    mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
+    usb3: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Usb:
+        if (self.host is None) == (self.mapping is None):
+            raise ValueError("give the device as exactly one of host: ID or mapping: NAME")
+        return self
+
+
+HOSTPCI_SLOT_PATTERN = r"^hostpci([0-9]|1[0-5])$"
+USB_SLOT_PATTERN = r"^usb([0-9]|1[0-3])$"
 SERIAL_SLOT_PATTERN = r"^serial[0-3]$"
 SerialSlot = Annotated[str, StringConstraints(pattern=SERIAL_SLOT_PATTERN)]
 SerialPort = Annotated[str, StringConstraints(pattern=r"^(/dev/[^,]+|socket)$")]
@@ -434,6 +471,12 @@ class VirtualMachineSpec(GuestSpec):
     serials: dict[SerialSlot, SerialPort] | None = Field(
         default=None, description="Serial ports: serial0: socket or a host device /dev/ttyS0."
     )
+    hostpci: (
+        dict[Annotated[str, StringConstraints(pattern=HOSTPCI_SLOT_PATTERN)], HostPci] | None
+    ) = Field(default=None, description="PCI passthrough: hostpci0 .. hostpci15.")
+    usb: dict[Annotated[str, StringConstraints(pattern=USB_SLOT_PATTERN)], Usb] | None = Field(
+        default=None, description="USB passthrough: usb0 .. usb13."
+    )
     cpulimit: Annotated[float, Field(ge=0, le=128)] | None = Field(
         default=None, description="CPU time limit in cores; 0 is none."
     )
@@ -545,6 +588,19 @@ class ContainerNetwork(Model):
         return self
 
 
+class Device(Model):
+    """A host device passed into a container (``devN``)."""
+
+    path: Annotated[str, StringConstraints(pattern=r"^/dev/.+")]
+    uid: Annotated[int, Field(ge=0)] | None = None
+    gid: Annotated[int, Field(ge=0)] | None = None
+    mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] | None = None
+    deny_write: bool | None = None
+
+
+DEV_SLOT_PATTERN = r"^dev([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$"
+
+
 class Features(Model):
     nesting: bool | None = None
     keyctl: bool | None = None
@@ -564,6 +620,9 @@ class ContainerSpec(GuestSpec):
     swap: MiB | None = None
     rootfs: RootFs | None = None
     mountpoints: dict[MountSlot, MountPoint] | None = None
+    devices: dict[Annotated[str, StringConstraints(pattern=DEV_SLOT_PATTERN)], Device] | None = (
+        Field(default=None, description="Host devices: dev0: {path: /dev/dri/renderD128, gid: 104}")
+    )
     networks: dict[NetSlot, ContainerNetwork] | None = None
     unprivileged: bool | None = None
     features: Features | None = None

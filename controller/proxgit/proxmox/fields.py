@@ -212,13 +212,16 @@ class Key:
             assert self.codec is not None
             return self.codec.write(values[""])
         default = self.default_sub
-        props = parse_property_string(live, default.name if default else None) if live else {}
+        name = default.name if default else None
+        props = parse_property_string(live, name) if live else {}
         for subpath, value in values.items():
             sub = self.sub_for_path(subpath)
             if sub is None or sub.virtual or value is None:
                 continue
             props[sub.name] = sub.codec.write(value)
-        return join_property_string(props, default.name if default else None)
+        if live and name and f"{name}=" in live.split(",", 1)[0]:
+            name = None  # live names its default key (host=..): keep that form
+        return join_property_string(props, name)
 
 
 def _join(base: str, sub: str) -> str:
@@ -583,7 +586,14 @@ QEMU: tuple[Key, ...] = (
             Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
             Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
     _carried("freeze"), _typed("hookscript", effect="live", root_only=True),
-    _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
+    Key("hostpci", "typed", path="hostpci.{slot}", count=16, subs=(
+        Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
+        Sub("pcie", "boolean", path="pcie", codec=BOOL),
+        Sub("rombar", "boolean", path="rombar", codec=BOOL),
+        Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
+        Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
+        Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
+    _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
     _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
@@ -596,7 +606,10 @@ QEMU: tuple[Key, ...] = (
             Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
             Sub("version", enum=("v1.2", "v2.0"), path="version", effect="create-only"),
             Sub("format", enum=("raw", "qcow2", "vmdk")), Sub("size", generated=True))),
-    _carried("usb", count=14, root_only=True),
+    Key("usb", "typed", path="usb.{slot}", count=14, effect="hotplug:usb",
+        new_effect="hotplug:usb", subs=(
+            Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
+            Sub("usb3", "boolean", path="usb3", codec=BOOL))),
     _typed("vcpus", codec=INT, type="integer", minimum=1, effect="hotplug:cpu"),
     Key("vga", "typed", path="vga", subs=(
         Sub("type", path="type", default_key=True, enum=(
@@ -637,7 +650,13 @@ LXC: tuple[Key, ...] = (
     _typed("console", codec=BOOL, type="boolean"),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=8192, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=0, maximum=500000, effect="live"),
-    _carried("debug"), _carried("dev", count=256),
+    _carried("debug"),
+    Key("dev", "typed", path="devices.{slot}", count=256, subs=(
+        Sub("path", path="path", default_key=True),
+        Sub("uid", "integer", path="uid", codec=INT, minimum=0),
+        Sub("gid", "integer", path="gid", codec=INT, minimum=0),
+        Sub("mode", path="mode"),
+        Sub("deny-write", "boolean", path="denyWrite", codec=BOOL))),
     _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live", root_only=True),
     _typed("timezone"),
     _typed("tty", codec=INT, type="integer", minimum=0, maximum=6),
@@ -826,6 +845,8 @@ def root_only(kind: str, config_key: str, value: Any) -> bool:
         return False
     if row.root_only:
         return True
+    if row.name in ("hostpci", "usb"):  # a raw device: root only; a mapping: anyone allowed
+        return "mapping=" not in str(value)
     if row.parse_fn is not None and row.role == "typed":
         default = _volume_key(row)
         volume = parse_property_string(str(value), default).get(default or "", "")
