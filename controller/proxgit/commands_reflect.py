@@ -160,8 +160,8 @@ def import_command(
                 f"  cloudInit.passwordFrom: {{env: {guest.password_env}}} is a placeholder; "
                 "set that variable where apply runs, or point it at your secret"
             )
-        for slot in guest.left_out:
-            click.echo(f"  {slot} left out: Proxmox reports it without a size or bridge")
+        for line in guest.left_out:
+            click.echo(f"  {line}")
     if not result.written and not result.not_imported:
         click.echo(f"cluster {cluster}: no unmanaged guests to import")
     else:

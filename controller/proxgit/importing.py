@@ -30,14 +30,14 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import LiteralScalarString
+from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 from proxgit.errors import ConfigError, ProxgitError
 from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
 from proxgit.models.base import DNS_NAME_PATTERN
 from proxgit.planning.planner import diff_guest
-from proxgit.proxmox.fields import generated
+from proxgit.proxmox.fields import generated, holds_volume, key_for, untyped_subkeys
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.reading import (
     ClientFactory,
@@ -69,12 +69,21 @@ _ORDER = (
     "balloon",
     "swap",
     "cpu",
+    "cpuFlags",
+    "cpulimit",
+    "cpuunits",
+    "vcpus",
+    "affinity",
     "numa",
     "bios",
+    "efiDisk",
+    "tpmState",
     "machine",
     "scsihw",
     "hotplug",
     "boot",
+    "vga",
+    "serials",
     "agent",
     "onboot",
     "startup",
@@ -87,6 +96,7 @@ _ORDER = (
     "nameserver",
     "searchdomain",
     "cloudInit",
+    "extraConfig",
 )
 # Keys inside a disk, NIC, cloud-init block..., in the order the examples use.
 _INNER_ORDER = (
@@ -111,7 +121,7 @@ _INNER_ORDER = (
 )
 # Written on one line, like the examples: {storage: local-lvm, size: 32G}
 _FLOW_CHILDREN = ("disks", "networks", "mountpoints")
-_FLOW = ("agent", "startup", "features", "rootfs")
+_FLOW = ("agent", "startup", "features", "rootfs", "efiDisk", "tpmState", "vga")
 
 
 class ImportRefused(ProxgitError):
@@ -264,7 +274,8 @@ def _targets(
 
 def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], ImportedGuest]:
     """The desired document (plain data, in writing order) that matches ``guest`` as it is."""
-    view = guest.view()
+    view = guest.document_view()
+    config = guest.config or {}
     spec: dict[str, Any] = {"vmid": guest.vmid, "node": guest.node}
     left_out: list[str] = []
     for path, value in sorted(view.items()):
@@ -274,25 +285,36 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
             continue  # the hostname defaults to metadata.name
         if path.endswith(".size") and isinstance(value, int):
             value = format_size(value)
+        if path.startswith("extraConfig."):
+            value = str(config.get(path.split(".", 1)[1], value))  # verbatim, as Proxmox has it
         _set(spec, path.split("."), value)
     for group in ("disks", "mountpoints"):
         for slot, disk in list((spec.get(group) or {}).items()):
             if "size" not in disk or "storage" not in disk:
                 del spec[group][slot]  # a volume without a size can't be declared
-                left_out.append(f"{group}.{slot}")
+                left_out.append(
+                    f"{slot}: {_excerpt(config.get(slot))} not carried: a volume "
+                    "without a size= can't be declared"
+                )
     if "rootfs" in spec and "size" not in spec["rootfs"]:
         del spec["rootfs"]
-        left_out.append("rootfs")
+        left_out.append(
+            f"rootfs: {_excerpt(config.get('rootfs'))} not carried: a volume without "
+            "a size= can't be declared"
+        )
     for slot, nic in list((spec.get("networks") or {}).items()):
         if "bridge" not in nic:
             del spec["networks"][slot]
-            left_out.append(f"networks.{slot}")
+            left_out.append(
+                f"{slot}: {_excerpt(config.get(slot))} not carried: a NIC without a bridge "
+                "can't be declared"
+            )
+    left_out.extend(_not_carried(guest.type, config))
     for group in ("disks", "mountpoints", "networks"):
         if group in spec and not spec[group]:
             del spec[group]
     name = guest.name
     password_env = None
-    config = guest.config or {}
     if guest.type == "qemu" and config.get("cipassword"):
         password_env = _ENV_UNSAFE.sub("_", name.upper()).strip("_") + "_PASSWORD"
         spec.setdefault("cloudInit", {})["passwordFrom"] = {"env": password_env}
@@ -314,6 +336,38 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         left_out=left_out,
     )
     return data, imported
+
+
+# owned keys that are not configuration at all: not worth a line
+_QUIET = frozenset({"digest", "lock", "template"})
+
+
+def _not_carried(kind: str, config: dict[str, Any]) -> list[str]:
+    """One line per config key the document does not hold, and why."""
+    lines: list[str] = []
+    for key in sorted(config):
+        if key in _QUIET:
+            continue
+        row = key_for(kind, key)
+        if row is None:
+            lines.append(
+                f"{key}: not carried: proxgit's field table does not know this key "
+                "(a newer Proxmox?); it stays as it is in Proxmox"
+            )
+        elif row.role == "owned":
+            lines.append(f"{key}: not carried: {row.why}; Proxmox sets it")
+        elif holds_volume(row) and (untyped := untyped_subkeys(kind, key, config[key])):
+            subs = ", ".join(untyped)
+            lines.append(
+                f"{key}: sub-key(s) {subs} not carried: not typed, and a volume is never "
+                "carried whole; Proxmox keeps them on every write proxgit makes"
+            )
+    return lines
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def _ordered(data: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
@@ -384,4 +438,13 @@ def _styled(value: Any, path: tuple[str, ...]) -> Any:
         return seq
     if isinstance(value, str) and "\n" in value:
         return LiteralScalarString(value)
+    if isinstance(value, str) and _YAML11_AMBIGUOUS.match(value):
+        return SingleQuotedScalarString(value)
     return value
+
+
+# Plain scalars a YAML 1.1 reader (PyYAML, many editors) would not read as text:
+# sexagesimal numbers (a PCI address 0000:01:00.0, a time 12:30) and yes/no/on/off.
+_YAML11_AMBIGUOUS = re.compile(
+    r"^([-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|y|n|yes|no|on|off)$", re.IGNORECASE
+)

@@ -163,6 +163,26 @@ ROUND_TRIPS = {
         ("cicustom", "user=local:snippets/user.yaml"),
         ("citype", "nocloud"),
         ("ciupgrade", "0"),
+        ("cpulimit", "1.5"),
+        ("cpuunits", "200"),
+        ("vcpus", "2"),
+        ("affinity", "0-3,8"),
+        ("hookscript", "local:snippets/hook.pl"),
+        ("scsi2", "local-lvm:vm-100-disk-3,iops_rd=500,iops_wr=200,mbps=100.5,ro=1,size=4G"),
+        ("virtio1", "local-lvm:vm-100-disk-4,iops=1000,mbps_rd=50,mbps_wr=25,size=4G"),
+        ("net3", "virtio=BC:24:11:00:01:03,bridge=vmbr0,trunks=10;20-30"),
+        ("efidisk0", "local-lvm:vm-100-disk-5,efitype=4m,pre-enrolled-keys=1,size=4M"),
+        ("efidisk0", "local-zfs:vm-100-disk-6,efitype=2m,ms-cert=2023,size=128K"),
+        ("tpmstate0", "local-lvm:vm-100-disk-7,size=4M,version=v2.0"),
+        ("vga", "qxl,memory=32"),
+        ("vga", "virtio,clipboard=vnc"),
+        ("serial0", "socket"),
+        ("serial1", "/dev/ttyS1"),
+        ("cpu", "host,flags=+aes;-pcid,hidden=1"),
+        ("hostpci0", "0000:01:00.0,pcie=1,rombar=0,x-vga=1"),
+        ("hostpci1", "mapping=gpu,pcie=1"),
+        ("usb0", "host=1d6b:0002,usb3=1"),
+        ("usb1", "mapping=stick"),
     ],
     "lxc": [
         ("hostname", "dns-01"),
@@ -183,6 +203,18 @@ ROUND_TRIPS = {
         ("tags", "dns"),
         ("onboot", "1"),
         ("startup", "order=1"),
+        ("arch", "arm64"),
+        ("cmode", "shell"),
+        ("console", "0"),
+        ("tty", "4"),
+        ("timezone", "Europe/Berlin"),
+        ("cpulimit", "2"),
+        ("cpuunits", "512"),
+        ("hookscript", "local:snippets/ct-hook.pl"),
+        ("features", "mknod=1,mount=nfs"),
+        ("net2", "name=eth2,bridge=vmbr0,trunks=10;20"),
+        ("dev0", "/dev/dri/renderD128,gid=104,mode=0660"),
+        ("dev1", "path=/dev/ttyUSB0,uid=0,deny-write=1"),
     ],
 }
 
@@ -199,11 +231,15 @@ def test_row_round_trips(kind: str, key: str, raw: str) -> None:
     row = key_for(kind, key)
     assert row is not None and row.role == "typed"
     view = normalize_config(kind, {key: raw})
-    assert view, f"{key}={raw} read as nothing"
-    # written from the view alone, over no live value: the typed sub-keys
-    fresh = key_params(kind, view)[key]
-    reread = normalize_config(kind, {key: fresh}) if ":" not in fresh.split(",")[0] else view
-    assert reread == view or row.write_fn is not None
+    typed = {p: v for p, v in view.items() if not p.startswith("extraConfig.")}
+    assert typed, f"{key}={raw} read as nothing"
+    # written from the typed view alone, over no live value: the typed sub-keys
+    fresh = key_params(kind, typed)[key]
+    if ":" not in fresh.split(",")[0]:
+        reread = normalize_config(kind, {key: fresh})
+        assert {p: v for p, v in reread.items() if not p.startswith("extraConfig.")} == typed
+    # carried verbatim, the value compares equal to what Proxmox holds
+    assert key_params(kind, {f"extraConfig.{key}": raw})[key] == raw
     # written over the live value: exactly the live string (nothing lost, nothing added)
     over = key_params(kind, view, live={key: raw})[key]
     assert _props(over) == _props(raw), (over, raw)
@@ -232,7 +268,6 @@ def test_an_edit_changes_only_its_sub_key() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "local-lvm:vm-100-cloudinit,media=cdrom",
         "local:iso/debian-12.iso,media=cdrom",
         "none,media=cdrom",
         "/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K0XXXXXX,size=3907018584K",
@@ -241,6 +276,12 @@ def test_an_edit_changes_only_its_sub_key() -> None:
 def test_values_a_disk_row_does_not_type(raw: str) -> None:
     row = key_for("qemu", "ide2")
     assert row is not None and row.parse("ide2", raw) is None
+
+
+def test_the_cloud_init_drive_is_its_slot_and_storage() -> None:
+    view = normalize_config("qemu", {"scsi1": "ceph:vm-100-cloudinit,media=cdrom,size=4M"})
+    assert view["cloudInit.drive.slot"] == "scsi1"
+    assert view["cloudInit.drive.storage"] == "ceph"
 
 
 @pytest.mark.parametrize("bus", ["scsi", "virtio", "sata", "ide"])
@@ -265,3 +306,15 @@ def test_nic_models_are_pves() -> None:
     row = key_for("qemu", "net0")
     assert row is not None and (sub := row.sub("model")) is not None
     assert {m.value for m in NicModel} == set(sub.enum or ())
+
+
+def test_the_keys_page_is_current() -> None:
+    from pathlib import Path
+
+    from proxgit.proxmox.fields_doc import render
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "proxmox-keys.md"
+    assert page.read_text(encoding="utf-8") == render(), (
+        "docs/proxmox-keys.md is stale: run python -m proxgit.proxmox.fields_doc "
+        "docs/proxmox-keys.md"
+    )

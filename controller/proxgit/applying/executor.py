@@ -27,7 +27,14 @@ from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
-from proxgit.proxmox.translate import group_by_key, lxc_create_params, qemu_config_params
+from proxgit.proxmox.translate import (
+    auto_efidisk,
+    cloudinit_drive,
+    extra_params,
+    group_by_key,
+    lxc_create_params,
+    qemu_config_params,
+)
 
 CONFLICT_MARKERS = ("checksum mismatch", "file changed by other user", "digest")
 DIGEST_RETRIES = 3
@@ -180,9 +187,12 @@ class GuestExecutor:
             else:
                 if spec.pool:
                     params["pool"] = spec.pool
-                if spec.cloud_init is not None and spec.disks:
-                    first = next(iter(spec.disks.values()))
-                    params.setdefault("ide2", f"{first.storage}:cloudinit")
+                drive = cloudinit_drive(spec)
+                if drive is not None:
+                    params.setdefault(*drive)
+                efidisk = auto_efidisk(spec)
+                if efidisk is not None:
+                    params.setdefault("efidisk0", efidisk)
                 self._wait(
                     node, self.api.post(f"nodes/{node}/qemu", vmid=spec.vmid, **params), "create"
                 )
@@ -231,9 +241,16 @@ class GuestExecutor:
         path = f"nodes/{spec.node}/qemu/{spec.vmid}"
         config, _ = self._wait_unlocked(path, self._read_config(path))
         resizes: list[tuple[str, int]] = []
+        declared = group_by_key("qemu", spec_view(vm))
         for slot, disk in (spec.disks or {}).items():
             if slot in config:
+                # the template's disk: its declared options over the cloned volume,
+                # the size through resize
                 params.pop(slot, None)
+                found, values = declared[slot]
+                options = {k: v for k, v in values.items() if k not in ("storage", "size")}
+                if options:
+                    params[slot] = found.key.write(options, str(config[slot]))
                 resizes.append((slot, disk.size))
         params.pop("name", None)
         if params:
@@ -377,6 +394,13 @@ class GuestExecutor:
                 self._set_pool(document.spec.vmid, str(change.after))
             else:
                 changed.append(change.path)
+        params.update(extra_params(desired, changed))
+        if any(p.startswith("cloudInit.drive.") for p in changed) and isinstance(
+            document, VirtualMachine
+        ):
+            drive = cloudinit_drive(document.spec)
+            if drive is not None and drive[0] not in config:
+                params[drive[0]] = drive[1]  # a new cloud-init drive (moves are blocked)
         whole: dict[str, Any] | None = None
         for config_key, (found, values) in group_by_key(kind, desired, changed).items():
             row = found.key
@@ -447,10 +471,10 @@ def _same(sent: Any, got: Any) -> bool:
     a, b = unquote(str(sent)).strip(), unquote(str(got)).strip()
     if a == b or a.lower() == b.lower():
         return True
+    if "," in a or "=" in a:  # a property string: sub-keys in any order
+        return _props(a) == _props(b)
     if ";" in a or ";" in b:  # tags
         return sorted(a.split(";")) == sorted(b.split(";"))
-    if "," in a or "=" in a:
-        return _props(a) == _props(b)
     return False
 
 

@@ -27,10 +27,22 @@ from proxgit.loading.sources import (
 )
 from proxgit.loading.yamlparse import PositionIndex, parse_document
 from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, VirtualMachine
-from proxgit.models.base import CLUSTER_NAME_PATTERN, DNS_NAME_PATTERN, TAG_PATTERN
+from proxgit.models.base import (
+    CLUSTER_NAME_PATTERN,
+    DNS_NAME_PATTERN,
+    STORAGE_ID_PATTERN,
+    TAG_PATTERN,
+)
 from proxgit.models.config import URL_PATTERN
 from proxgit.models.deletion import DeletionRequest
-from proxgit.models.guests import DISK_SLOT_PATTERN, MAC_PATTERN, MP_SLOT_PATTERN, NET_SLOT_PATTERN
+from proxgit.models.guests import (
+    DISK_SLOT_PATTERN,
+    HOTPLUG_PATTERN,
+    MAC_PATTERN,
+    MP_SLOT_PATTERN,
+    NET_SLOT_PATTERN,
+)
+from proxgit.proxmox.fields import extra_key_problem, key_for
 
 GuestDocument = VirtualMachine | Container
 
@@ -93,6 +105,10 @@ _PATTERN_HINTS = {
     TAG_PATTERN: "tags use letters, digits and _ - + . and start with a letter, digit or _",
     DNS_NAME_PATTERN: "use a DNS name: letters, digits, '-' and '.', not starting or ending in '-'",
     CLUSTER_NAME_PATTERN: "cluster names use lower-case letters, digits, '-' and '_'",
+    STORAGE_ID_PATTERN: "storage ids start with a letter, end with a letter or digit and "
+    "use letters, digits, '-', '_' and '.'",
+    HOTPLUG_PATTERN: "hotplug is 0, 1 or a comma list of network, disk, cpu, memory, usb, "
+    "cloudinit",
 }
 
 
@@ -457,6 +473,7 @@ def _cross_check(
                 f"file is named {filename} but metadata.name "
                 f"is '{name}'; rename the file to {name}.yaml or fix the name",
             )
+        _check_extra_config(file, document, out)
         key = (cluster, document.spec.vmid)
         if key in guests:
             out.add(
@@ -476,6 +493,34 @@ def _cross_check(
             guests[key] = DesiredGuest(file.path, document)
             names[(cluster, name.lower())] = file.path
     return guests
+
+
+def _check_extra_config(file: _File, document: GuestDocument, out: _Collector) -> None:
+    """``extraConfig`` keys against the field table: unknown keys, secrets, keys
+    Proxmox owns and typed fields are refused, each at its own line."""
+    extra = document.spec.extra_config or {}
+    if not extra:
+        return
+    kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
+    data = document.spec.model_dump(by_alias=True, exclude_none=True)
+    for config_key, value in extra.items():
+        loc = ("spec", "extraConfig", config_key)
+        problem = extra_key_problem(kind, config_key, value)
+        if problem is not None:
+            out.add(file, loc, problem, key=True)
+            continue
+        row = key_for(kind, config_key)
+        path = row.spec_path(config_key) if row is not None and row.role == "typed" else None
+        node: Any = data
+        for part in (path or "").split(".") if path else ():
+            node = node.get(part) if isinstance(node, dict) else None
+        if path and node is not None:
+            out.add(
+                file,
+                loc,
+                f"'{config_key}' is also declared as spec.{path}; keep one of the two",
+                key=True,
+            )
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

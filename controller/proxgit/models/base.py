@@ -156,7 +156,9 @@ CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9\-_]{0,38}[a-z0-9])?$"
 ClusterName = Annotated[str, StringConstraints(pattern=CLUSTER_NAME_PATTERN)]
 NodeName = Annotated[str, StringConstraints(pattern=DNS_NAME_PATTERN)]
 Vmid = Annotated[int, Field(ge=100, le=999_999_999)]
-StorageId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9\-_.]*$")]
+# pve-storage-id: a letter first, a letter or digit last
+STORAGE_ID_PATTERN = r"^[a-zA-Z]([a-zA-Z0-9\-_.]*[a-zA-Z0-9])?$"
+StorageId = Annotated[str, StringConstraints(pattern=STORAGE_ID_PATTERN)]
 
 
 def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:

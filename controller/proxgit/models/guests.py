@@ -8,6 +8,7 @@ never diffed against them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -34,6 +35,42 @@ from proxgit.models.base import (
     Tag,
     Vmid,
 )
+
+EXTRA_KEY_PATTERN = r"^[a-z][a-z0-9_\-]*$"
+_HOTPLUG = r"(network|disk|cpu|memory|usb|cloudinit)"
+HOTPLUG_PATTERN = rf"^(0|1|{_HOTPLUG}(,{_HOTPLUG})*)$"
+
+
+def _ip(text: str, version: int, *, cidr: bool) -> bool:
+    try:
+        if cidr:
+            if "/" not in text:
+                return False
+            return ipaddress.ip_interface(text).version == version
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
+
+
+def check_ip_config(
+    props: dict[str, str], *, v4_words: tuple[str, ...], v6_words: tuple[str, ...]
+) -> None:
+    """ip/gw/ip6/gw6 as Proxmox checks them (pve-ipv4-config, pve-ipv6-config)."""
+    ip, ip6 = props.get("ip"), props.get("ip6")
+    if ip is not None and ip not in v4_words and not _ip(ip, 4, cidr=True):
+        raise ValueError(
+            f"ip={ip}: write an IPv4 address with its prefix (10.0.0.5/24) or "
+            + " or ".join(v4_words)
+        )
+    if ip6 is not None and ip6 not in v6_words and not _ip(ip6, 6, cidr=True):
+        raise ValueError(
+            f"ip6={ip6}: write an IPv6 address with its prefix (fd00::5/64) or "
+            + " or ".join(v6_words)
+        )
+    if props.get("gw") is not None and not _ip(props["gw"], 4, cidr=False):
+        raise ValueError(f"gw={props['gw']}: not an IPv4 address")
+    if props.get("gw6") is not None and not _ip(props["gw6"], 6, cidr=False):
+        raise ValueError(f"gw6={props['gw6']}: not an IPv6 address")
 
 
 class Power(StrEnum):
@@ -75,7 +112,13 @@ class DiskCache(StrEnum):
 
 
 # options of Disk a bus does not have (qemu-server's drive formats)
-_NOT_ON_BUS = {"virtio": ("ssd",), "sata": ("iothread",), "ide": ("iothread",)}
+_NOT_ON_BUS = {
+    "virtio": ("ssd", "queues"),
+    "sata": ("iothread", "ro", "queues"),
+    "ide": ("iothread", "ro", "queues"),
+}
+Iops = Annotated[int, Field(ge=0)]
+Mbps = Annotated[float, Field(ge=0)]
 
 
 class Disk(Model):
@@ -89,6 +132,17 @@ class Disk(Model):
     iothread: bool | None = None
     cache: DiskCache | None = None
     backup: bool | None = None
+    aio: Literal["native", "threads", "io_uring"] | None = None
+    replicate: bool | None = Field(default=None, description="Include in replication jobs.")
+    serial: Annotated[str, StringConstraints(max_length=60)] | None = None
+    ro: bool | None = Field(default=None, description="Read-only (scsi and virtio).")
+    queues: Annotated[int, Field(ge=2)] | None = Field(default=None, description="scsi only.")
+    iops: Iops | None = None
+    iops_rd: Iops | None = None
+    iops_wr: Iops | None = None
+    mbps: Mbps | None = None
+    mbps_rd: Mbps | None = None
+    mbps_wr: Mbps | None = None
 
 
 class NicModel(StrEnum):
@@ -122,9 +176,20 @@ class VmNetwork(Model):
     mtu: Mtu | None = None
     queues: Annotated[int, Field(ge=0, le=64)] | None = None
     link_down: bool | None = None
+    trunks: Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(;\d+(-\d+)?)*$")] | None = Field(
+        default=None, description="VLAN trunks, e.g. 10;20;30-40"
+    )
 
 
 IPCONFIG_KEY = re.compile(r"^ipconfig([0-9]|[12][0-9]|3[01])$")
+
+
+class CloudInitDrive(Model):
+    """Where the cloud-init drive goes: a disk slot and a storage (default: ide2 on the
+    first disk's storage)."""
+
+    slot: Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)] = "ide2"
+    storage: StorageId
 
 
 class CloudInit(Model):
@@ -154,6 +219,7 @@ class CloudInit(Model):
     cicustom: str | None = None
     citype: Literal["nocloud", "configdrive2", "opennebula"] | None = None
     upgrade: bool | None = None
+    drive: CloudInitDrive | None = None
     ipconfig: dict[int, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -169,12 +235,118 @@ class CloudInit(Model):
             data["ipconfig"] = ipconfig
         return data
 
+    @field_validator("ipconfig")
+    @classmethod
+    def _ipconfig_values(cls, ipconfig: dict[int, str]) -> dict[int, str]:
+        for index, text in ipconfig.items():
+            props: dict[str, str] = {}
+            for item in str(text).split(","):
+                key, sep, value = item.partition("=")
+                if not sep or key not in ("ip", "gw", "ip6", "gw6"):
+                    raise ValueError(
+                        f"ipconfig{index}: '{item}' is not ip=, gw=, ip6= or gw6= "
+                        "(e.g. ip=10.0.20.11/24,gw=10.0.20.1 or ip=dhcp)"
+                    )
+                props[key] = value
+            try:
+                check_ip_config(props, v4_words=("dhcp",), v6_words=("dhcp", "auto"))
+            except ValueError as err:
+                raise ValueError(f"ipconfig{index}: {err}") from None
+        return ipconfig
+
     @model_serializer(mode="wrap")
     def _spread_ipconfig(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         for index, value in sorted((data.pop("ipconfig", None) or {}).items()):
             data[f"ipconfig{index}"] = value
         return data
+
+
+class EfiDisk(Model):
+    """The EFI vars disk (``efidisk0``) of a ``bios: ovmf`` VM."""
+
+    storage: StorageId
+    efitype: Literal["2m", "4m"] | None = Field(
+        default=None, description="2m (old default) or 4m (needed for Secure Boot)."
+    )
+    pre_enrolled_keys: bool | None = Field(
+        default=None, description="Enroll Microsoft's Secure Boot keys at creation."
+    )
+
+
+class TpmState(Model):
+    """The TPM state volume (``tpmstate0``), e.g. for Windows 11."""
+
+    storage: StorageId
+    version: Literal["v1.2", "v2.0"] | None = None
+
+
+class Vga(Model):
+    """The display (``vga``)."""
+
+    type: (
+        Literal[
+            "cirrus",
+            "qxl",
+            "qxl2",
+            "qxl3",
+            "qxl4",
+            "none",
+            "serial0",
+            "serial1",
+            "serial2",
+            "serial3",
+            "std",
+            "virtio",
+            "virtio-gl",
+            "vmware",
+        ]
+        | None
+    ) = None
+    memory: Annotated[int, Field(ge=4, le=512)] | None = Field(default=None, description="MiB")
+    clipboard: Literal["vnc"] | None = None
+
+
+class HostPci(Model):
+    """A PCI device passed through (``hostpciN``): by host address or by a cluster
+    resource mapping (which users other than root@pam may use)."""
+
+    host: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F:.;]+$")] | None = Field(
+        default=None, description="e.g. 0000:01:00.0, 01:00 or 01:00.0;01:00.1"
+    )
+    mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
+    pcie: bool | None = None
+    rombar: bool | None = None
+    x_vga: bool | None = Field(default=None, alias="xVga")
+    mdev: str | None = None
+    romfile: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HostPci:
+        if (self.host is None) == (self.mapping is None):
+            raise ValueError("give the device as exactly one of host: ADDRESS or mapping: NAME")
+        return self
+
+
+class Usb(Model):
+    """A USB device passed through (``usbN``): by vendor:product id, port, spice or mapping."""
+
+    host: str | None = Field(default=None, description="e.g. 1d6b:0002, 1-2.3 or spice")
+    mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
+    usb3: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Usb:
+        if (self.host is None) == (self.mapping is None):
+            raise ValueError("give the device as exactly one of host: ID or mapping: NAME")
+        return self
+
+
+HOSTPCI_SLOT_PATTERN = r"^hostpci([0-9]|1[0-5])$"
+USB_SLOT_PATTERN = r"^usb([0-9]|1[0-3])$"
+SERIAL_SLOT_PATTERN = r"^serial[0-3]$"
+SerialSlot = Annotated[str, StringConstraints(pattern=SERIAL_SLOT_PATTERN)]
+SerialPort = Annotated[str, StringConstraints(pattern=r"^(/dev/[^,]+|socket)$")]
 
 
 class Clone(Model):
@@ -200,6 +372,8 @@ class Clone(Model):
 class Agent(Model):
     enabled: bool = True
     fstrim: bool | None = None
+    freeze_fs: bool | None = Field(default=None, description="Freeze file systems for backups.")
+    type: Literal["virtio", "isa"] | None = None
 
 
 class GuestSpec(Model):
@@ -213,10 +387,22 @@ class GuestSpec(Model):
     startup: Startup | None = None
     protection: bool | None = None
     tags: list[Tag] | None = None
-    description: str | None = None
+    description: Annotated[str, StringConstraints(max_length=8192)] | None = None
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
     power: Power = Power.running
     restart_policy: RestartPolicy = RestartPolicy.never
+    extra_config: (
+        dict[
+            Annotated[str, StringConstraints(pattern=EXTRA_KEY_PATTERN)],
+            str | bool | int | float,
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Any other Proxmox config key, carried verbatim (e.g. vga: qxl, "
+        "efidisk0: local-lvm:vm-100-disk-1,efitype=4m,size=4M). Checked against the keys "
+        "Proxmox knows; typed fields and keys Proxmox owns are refused.",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -231,7 +417,9 @@ class VirtualMachineSpec(GuestSpec):
     cpu: str | None = Field(default=None, description="CPU type, e.g. host, x86-64-v2-AES.")
     numa: bool | None = None
     balloon: MiB | None = Field(default=None, description="Minimum memory in MiB; 0 disables.")
-    hotplug: str | None = Field(default=None, description="e.g. network,disk,usb,memory,cpu")
+    hotplug: Annotated[str, StringConstraints(pattern=HOTPLUG_PATTERN)] | None = Field(
+        default=None, description="e.g. network,disk,usb,memory,cpu; 0 none, 1 all"
+    )
     disks: dict[DiskSlot, Disk] | None = None
     networks: dict[NetSlot, VmNetwork] | None = None
     cloud_init: CloudInit | None = None
@@ -269,6 +457,50 @@ class VirtualMachineSpec(GuestSpec):
         | None
     ) = None
     boot: str | None = Field(default=None, description="Boot order, e.g. order=scsi0;net0")
+    cpu_flags: (
+        Annotated[str, StringConstraints(pattern=r"^[+-][a-zA-Z0-9\-_.]+(;[+-][a-zA-Z0-9\-_.]+)*$")]
+        | None
+    ) = Field(default=None, description="CPU flags, e.g. +aes;-pcid (cpu's flags=).")
+    efi_disk: EfiDisk | None = Field(
+        default=None,
+        description="The EFI disk; with bios: ovmf and none declared, one (efitype 4m) is "
+        "created on the first disk's storage.",
+    )
+    tpm_state: TpmState | None = None
+    vga: Vga | None = None
+    serials: dict[SerialSlot, SerialPort] | None = Field(
+        default=None, description="Serial ports: serial0: socket or a host device /dev/ttyS0."
+    )
+    hostpci: (
+        dict[Annotated[str, StringConstraints(pattern=HOSTPCI_SLOT_PATTERN)], HostPci] | None
+    ) = Field(default=None, description="PCI passthrough: hostpci0 .. hostpci15.")
+    usb: dict[Annotated[str, StringConstraints(pattern=USB_SLOT_PATTERN)], Usb] | None = Field(
+        default=None, description="USB passthrough: usb0 .. usb13."
+    )
+    cpulimit: Annotated[float, Field(ge=0, le=128)] | None = Field(
+        default=None, description="CPU time limit in cores; 0 is none."
+    )
+    cpuunits: Annotated[int, Field(ge=1, le=262144)] | None = Field(
+        default=None, description="CPU weight against other guests."
+    )
+    vcpus: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="vCPUs plugged at start (up to cores x sockets)."
+    )
+    affinity: Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")] | None = (
+        Field(default=None, description="Host CPUs the VM may run on, e.g. 0-3,8")
+    )
+    hookscript: str | None = Field(
+        default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
+    )
+
+    @model_validator(mode="after")
+    def _balloon_within_memory(self) -> VirtualMachineSpec:
+        if self.balloon and self.memory is not None and self.balloon > self.memory:
+            raise ValueError(
+                f"balloon {self.balloon} is above memory {self.memory}; Proxmox refuses a "
+                "minimum above the maximum"
+            )
+        return self
 
     @field_validator("disks")
     @classmethod
@@ -296,9 +528,24 @@ MP_SLOT_PATTERN = r"^mp([0-9]|[1-9][0-9]|2[0-4][0-9]|25[0-5])$"
 MountSlot = Annotated[str, StringConstraints(pattern=MP_SLOT_PATTERN)]
 
 
+MountOptions = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(discard|lazytime|noatime|nodev|noexec|nosuid)"
+        r"(;(discard|lazytime|noatime|nodev|noexec|nosuid))*$"
+    ),
+]
+
+
 class RootFs(Model):
     storage: StorageId
     size: Size
+    ro: bool | None = None
+    acl: bool | None = None
+    quota: bool | None = None
+    replicate: bool | None = None
+    shared: bool | None = None
+    mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
 
 class MountPoint(Model):
@@ -307,6 +554,11 @@ class MountPoint(Model):
     path: Annotated[str, StringConstraints(pattern=r"^/.*")]
     backup: bool | None = None
     readonly: bool | None = Field(default=None, alias="ro")
+    acl: bool | None = None
+    quota: bool | None = None
+    replicate: bool | None = None
+    shared: bool | None = None
+    mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
 
 class ContainerNetwork(Model):
@@ -319,14 +571,44 @@ class ContainerNetwork(Model):
     tag: VlanTag | None = None
     firewall: bool | None = None
     hwaddr: MacAddress | None = None
-    mtu: Mtu | None = None
+    mtu: Annotated[int, Field(ge=64, le=65535)] | None = None
     rate: Annotated[float, Field(ge=0)] | None = None
+    trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
+    link_down: bool | None = None
+    type: Literal["veth"] | None = None
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ContainerNetwork:
+        props = {
+            k: v
+            for k, v in (("ip", self.ip), ("ip6", self.ip6), ("gw", self.gw), ("gw6", self.gw6))
+            if v is not None
+        }
+        check_ip_config(props, v4_words=("dhcp", "manual"), v6_words=("auto", "dhcp", "manual"))
+        return self
+
+
+class Device(Model):
+    """A host device passed into a container (``devN``)."""
+
+    path: Annotated[str, StringConstraints(pattern=r"^/dev/.+")]
+    uid: Annotated[int, Field(ge=0)] | None = None
+    gid: Annotated[int, Field(ge=0)] | None = None
+    mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] | None = None
+    deny_write: bool | None = None
+
+
+DEV_SLOT_PATTERN = r"^dev([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$"
 
 
 class Features(Model):
     nesting: bool | None = None
     keyctl: bool | None = None
     fuse: bool | None = None
+    mknod: bool | None = None
+    mount: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_; ]+$")] | None = Field(
+        default=None, description="File systems the container may mount, e.g. nfs;cifs"
+    )
 
 
 class ContainerSpec(GuestSpec):
@@ -338,6 +620,9 @@ class ContainerSpec(GuestSpec):
     swap: MiB | None = None
     rootfs: RootFs | None = None
     mountpoints: dict[MountSlot, MountPoint] | None = None
+    devices: dict[Annotated[str, StringConstraints(pattern=DEV_SLOT_PATTERN)], Device] | None = (
+        Field(default=None, description="Host devices: dev0: {path: /dev/dri/renderD128, gid: 104}")
+    )
     networks: dict[NetSlot, ContainerNetwork] | None = None
     unprivileged: bool | None = None
     features: Features | None = None
@@ -345,6 +630,16 @@ class ContainerSpec(GuestSpec):
     searchdomain: str | None = None
     ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
     password_from: SecretRef | None = None
+    cpulimit: Annotated[float, Field(ge=0, le=8192)] | None = None
+    cpuunits: Annotated[int, Field(ge=0, le=500000)] | None = None
+    timezone: str | None = Field(default=None, description="e.g. Europe/Berlin or host")
+    cmode: Literal["shell", "console", "tty"] | None = None
+    console: bool | None = None
+    tty: Annotated[int, Field(ge=0, le=6)] | None = None
+    arch: Literal["amd64", "i386", "arm64", "armhf", "riscv32", "riscv64"] | None = None
+    hookscript: str | None = Field(
+        default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
+    )
     ostype: (
         Literal[
             "debian",

@@ -10,7 +10,7 @@ or a new slot can have its own.
 from __future__ import annotations
 
 from proxgit.planning.plan import Effect
-from proxgit.proxmox.fields import resolve
+from proxgit.proxmox.fields import EXTRA, key_for, resolve
 
 DEFAULT_HOTPLUG = frozenset({"network", "disk", "usb"})
 _ALWAYS_LIVE = frozenset({"power", "pool"})  # not config keys: their own API calls
@@ -28,8 +28,14 @@ def parse_hotplug(value: str | None) -> frozenset[str]:
 
 def rule_of(kind: str, path: str, *, new_slot: bool) -> str:
     """The table's effect rule for changing ``path`` (``live``, ``hotplug:disk``...)."""
-    if path.split(".", 1)[0] in _ALWAYS_LIVE:
+    top, _, rest = path.partition(".")
+    if top in _ALWAYS_LIVE:
         return "live"
+    if top == EXTRA:
+        row = key_for(kind, rest)
+        if row is None:
+            return "restart"
+        return (row.new_effect or row.effect) if new_slot else row.effect
     found = resolve(kind, path)
     if found is None:
         return "restart"

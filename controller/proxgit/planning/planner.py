@@ -16,7 +16,7 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
-from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect
+from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.plan import (
     Action,
     DriftedGuest,
@@ -27,6 +27,8 @@ from proxgit.planning.plan import (
     Plan,
     UnmanagedGuest,
 )
+from proxgit.proxmox.fields import EXTRA, root_only
+from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
 
@@ -142,6 +144,7 @@ def _plan_cluster(
                 change.action, change.fields = Action.noop, []
         _check_permission(change, config, actor)
         _secret_warnings(change, guest)
+        _root_only_warnings(change, guest)
         plan.changes.append(change)
         if live_guest is None and base is not None and old is not None and not in_scope:
             plan.drift.append(
@@ -458,6 +461,28 @@ def _update_findings(
                     "done by proxgit; move it with 'qm disk move' first",
                 )
             )
+        if item.path.startswith("cloudInit.drive.") and item.before is not None:
+            change.blockers.append(
+                Finding(
+                    code="create-only",
+                    message=f"{item.path}: {item.before} -> {item.after}; proxgit does not move "
+                    "a cloud-init drive (remove it and add it in two changes, or move it in "
+                    "Proxmox)",
+                )
+            )
+        kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
+        if (
+            item.path != "unprivileged"
+            and item.before is not None
+            and rule_of(kind, item.path, new_slot=False) == "create-only"
+        ):
+            change.blockers.append(
+                Finding(
+                    code="create-only",
+                    message=f"{item.path}: {item.before} -> {item.after}; Proxmox sets this "
+                    "only when the volume or guest is created",
+                )
+            )
         if item.path == "unprivileged":
             change.blockers.append(
                 Finding(
@@ -538,6 +563,33 @@ def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
                 message="spec.description looks "
                 "like it holds a secret; Proxmox shows descriptions to "
                 "every user with VM.Audit",
+            )
+        )
+
+
+def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
+    """Keys only ``root@pam`` may set (``args``, ``hookscript``, bind mounts, raw
+    devices): the write fails for any other user, so the plan says so for each."""
+    kind = TYPE_BY_KIND.get(guest.kind, "qemu")
+    prefix = EXTRA + "."
+    seen: set[str] = set()
+    for item in change.fields:
+        if item.path.startswith(prefix):
+            key, value = item.path[len(prefix) :], item.after
+        else:
+            found = resolve_path(kind, item.path)
+            if found is None or not found.key.root_only:
+                continue
+            key, value = found.config_key, item.after
+        if key in seen or not root_only(kind, key, value):
+            continue
+        seen.add(key)
+        change.warnings.append(
+            Finding(
+                code="root-only-key",
+                message=f"{item.path}: Proxmox lets only root@pam set '{key}' (this value); "
+                "the write fails unless proxgit's token belongs to root@pam",
+                key=key,
             )
         )
 

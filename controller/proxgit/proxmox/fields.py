@@ -212,16 +212,22 @@ class Key:
             assert self.codec is not None
             return self.codec.write(values[""])
         default = self.default_sub
-        props = parse_property_string(live, default.name if default else None) if live else {}
+        name = default.name if default else None
+        props = parse_property_string(live, name) if live else {}
         for subpath, value in values.items():
             sub = self.sub_for_path(subpath)
             if sub is None or sub.virtual or value is None:
                 continue
             props[sub.name] = sub.codec.write(value)
-        return join_property_string(props, default.name if default else None)
+        if live and name and f"{name}=" in live.split(",", 1)[0]:
+            name = None  # live names its default key (host=..): keep that form
+        return join_property_string(props, name)
 
 
 def _join(base: str, sub: str) -> str:
+    """A sub-key's spec path: under the key's path, or from the spec's root (``/cpuFlags``)."""
+    if sub.startswith("/"):
+        return sub[1:]
     return f"{base}.{sub}" if sub else base
 
 
@@ -325,6 +331,12 @@ def _volume_parse(volume_key: str) -> Callable[[Key, str, Any], FlatView | None]
     def parse(key: Key, config_key: str, raw: Any) -> FlatView | None:
         props = parse_property_string(str(raw), volume_key)
         volume = props.get(volume_key, "")
+        if "cloudinit" in volume and ":" in volume and key.path == "disks.{slot}":
+            # the cloud-init drive: its slot and storage (the volume is Proxmox's)
+            return {
+                "cloudInit.drive.slot": config_key,
+                "cloudInit.drive.storage": volume.split(":", 1)[0],
+            }
         if (
             props.get("media") == "cdrom"
             or volume in ("none", "cdrom", "")
@@ -359,8 +371,10 @@ def _volume_write(volume_key: str) -> Callable[[Key, Mapping[str, Any], str | No
     def write(key: Key, values: Mapping[str, Any], live: str | None) -> str:
         if live:
             props = parse_property_string(live, volume_key)
-        else:
+        elif "size" in values:
             props = {volume_key: alloc(str(values["storage"]), int(values["size"]))}
+        else:  # efidisk0, tpmstate0: Proxmox sizes them
+            props = {volume_key: f"{values['storage']}:1"}
         for subpath, value in values.items():
             if subpath in ("storage", "size") or value is None:
                 continue
@@ -385,12 +399,18 @@ _DISK_SUBS = (
     Sub("iothread", "boolean", path="iothread", codec=BOOL),
     Sub("cache", enum=_CACHE, path="cache"),
     Sub("backup", "boolean", path="backup", codec=BOOL),
+    Sub("aio", enum=("native", "threads", "io_uring"), path="aio"),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("serial", path="serial"),
+    Sub("ro", "boolean", path="ro", codec=BOOL),
+    Sub("queues", "integer", minimum=2, path="queues", codec=INT),
+    Sub("iops", "integer", path="iops", codec=INT),
+    Sub("iops_rd", "integer", path="iopsRd", codec=INT),
+    Sub("iops_wr", "integer", path="iopsWr", codec=INT),
+    Sub("mbps", "number", path="mbps", codec=NUM),
+    Sub("mbps_rd", "number", path="mbpsRd", codec=NUM),
+    Sub("mbps_wr", "number", path="mbpsWr", codec=NUM),
     # kept as live has them, never typed (yet): written back untouched
-    Sub("aio", enum=("native", "threads", "io_uring")),
-    Sub("replicate", "boolean"),
-    Sub("serial"),
-    Sub("ro", "boolean"),
-    Sub("queues", "integer", minimum=2),
     Sub("media", enum=("cdrom", "disk")),
 )
 # sub-keys a bus does not have (qemu-server's drive formats)
@@ -421,7 +441,7 @@ _QEMU_NIC_SUBS = (
     Sub("mtu", "integer", path="mtu", codec=INT, minimum=1, maximum=65520),
     Sub("queues", "integer", path="queues", codec=INT, minimum=0, maximum=64),
     Sub("link_down", "boolean", path="linkDown", codec=BOOL),
-    Sub("trunks"),
+    Sub("trunks", path="trunks"),
 )
 _LXC_NIC_SUBS = (
     Sub("name", path="name"),
@@ -435,22 +455,22 @@ _LXC_NIC_SUBS = (
     Sub("firewall", "boolean", path="firewall", codec=BOOL),
     Sub("mtu", "integer", path="mtu", codec=INT, minimum=64, maximum=65535),
     Sub("rate", "number", path="rate", codec=NUM),
-    Sub("trunks"),
-    Sub("link_down", "boolean"),
-    Sub("type", enum=("veth",)),
+    Sub("trunks", path="trunks"),
+    Sub("link_down", "boolean", path="linkDown", codec=BOOL),
+    Sub("type", enum=("veth",), path="type"),
 )
 _MOUNT_OPTION_SUBS = (
-    Sub("acl", "boolean"),
-    Sub("quota", "boolean"),
-    Sub("replicate", "boolean"),
-    Sub("shared", "boolean"),
-    Sub("mountoptions"),
+    Sub("acl", "boolean", path="acl", codec=BOOL),
+    Sub("quota", "boolean", path="quota", codec=BOOL),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("shared", "boolean", path="shared", codec=BOOL),
+    Sub("mountoptions", path="mountoptions"),
 )
 _ROOTFS_SUBS = (
     Sub("volume", default_key=True),
     Sub("storage", path="storage", virtual=True),
     Sub("size", path="size", codec=SIZE, effect="live"),
-    Sub("ro", "boolean"),
+    Sub("ro", "boolean", path="ro", codec=BOOL),
     *_MOUNT_OPTION_SUBS,
 )
 _MP_SUBS = (
@@ -517,12 +537,14 @@ QEMU: tuple[Key, ...] = (
     _typed("boot"),
     _typed("hotplug"),
     Key("cpu", "typed", path="cpu", subs=(
-        Sub("cputype", path="", default_key=True), Sub("flags"), Sub("hidden", "boolean"),
+        Sub("cputype", path="", default_key=True), Sub("flags", path="/cpuFlags"),
+        Sub("hidden", "boolean"),
         Sub("hv-vendor-id"), Sub("phys-bits"), Sub("reported-model"))),
     Key("agent", "typed", path="agent", subs=(
         Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
         Sub("fstrim_cloned_disks", "boolean", path="fstrim", codec=BOOL),
-        Sub("freeze-fs", "boolean"), Sub("type", enum=("virtio", "isa")))),
+        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL),
+        Sub("type", enum=("virtio", "isa"), path="type"))),
     *(Key(bus, "typed", path="disks.{slot}", subs=disk_subs(bus), count=count,
           effect="restart", new_effect="hotplug:disk",
           parse_fn=_volume_parse("file"), write_fn=_volume_write("file"))
@@ -550,19 +572,51 @@ QEMU: tuple[Key, ...] = (
     _owned("runningmachine", "what the running VM was started with"),
     _owned("runningcpu", "what the running VM was started with"),
     _owned("running-nets-host-mtu", "what the running VM was started with"),
-    _carried("acpi"), _carried("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
+    _carried("acpi"), _typed("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
     _carried("arch"), _carried("args", root_only=True), _carried("audio0"),
-    _carried("autostart"), _carried("bootdisk"), _carried("cdrom"), _carried("cpulimit"),
-    _carried("cpuunits"), _carried("efidisk0"), _carried("freeze"), _carried("hookscript"),
-    _carried("hostpci", count=16, root_only=True), _carried("hugepages"),
+    _carried("autostart"), _carried("bootdisk"), _carried("cdrom"),
+    _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=128, effect="live"),
+    _typed("cpuunits", codec=INT, type="integer", minimum=1, maximum=262144, effect="live"),
+    Key("efidisk0", "typed", path="efiDisk", parse_fn=_volume_parse("file"),
+        write_fn=_volume_write("file"), subs=(
+            Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
+            Sub("efitype", enum=("2m", "4m"), path="efitype", effect="create-only"),
+            Sub("pre-enrolled-keys", "boolean", path="preEnrolledKeys", codec=BOOL,
+                effect="create-only"),
+            Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
+            Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
+    _carried("freeze"), _typed("hookscript", effect="live", root_only=True),
+    Key("hostpci", "typed", path="hostpci.{slot}", count=16, subs=(
+        Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
+        Sub("pcie", "boolean", path="pcie", codec=BOOL),
+        Sub("rombar", "boolean", path="rombar", codec=BOOL),
+        Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
+        Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
+        Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
+    _carried("hugepages"),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
     _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
     _carried("parallel", count=3, root_only=True), _carried("reboot"), _carried("rng0"),
-    _carried("serial", count=4, root_only=True), _carried("shares"), _carried("smbios1"),
+    _typed("serial", path="serials.{slot}", count=4), _carried("shares"), _carried("smbios1"),
     _carried("smp"), _carried("spice_enhancements"), _carried("startdate"),
-    _carried("tablet"), _carried("tdf"), _carried("tpmstate0"),
-    _carried("usb", count=14, root_only=True), _carried("vcpus"), _carried("vga"),
+    _carried("tablet"), _carried("tdf"),
+    Key("tpmstate0", "typed", path="tpmState", parse_fn=_volume_parse("file"),
+        write_fn=_volume_write("file"), subs=(
+            Sub("file", default_key=True), Sub("storage", path="storage", virtual=True),
+            Sub("version", enum=("v1.2", "v2.0"), path="version", effect="create-only"),
+            Sub("format", enum=("raw", "qcow2", "vmdk")), Sub("size", generated=True))),
+    Key("usb", "typed", path="usb.{slot}", count=14, effect="hotplug:usb",
+        new_effect="hotplug:usb", subs=(
+            Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
+            Sub("usb3", "boolean", path="usb3", codec=BOOL))),
+    _typed("vcpus", codec=INT, type="integer", minimum=1, effect="hotplug:cpu"),
+    Key("vga", "typed", path="vga", subs=(
+        Sub("type", path="type", default_key=True, enum=(
+            "cirrus", "qxl", "qxl2", "qxl3", "qxl4", "none", "serial0", "serial1", "serial2",
+            "serial3", "std", "virtio", "virtio-gl", "vmware")),
+        Sub("memory", "integer", path="memory", codec=INT, minimum=4, maximum=512),
+        Sub("clipboard", path="clipboard", enum=("vnc",)))),
     _carried("virtiofs", count=10), _carried("vmstatestorage"), _carried("watchdog"),
 )
 
@@ -581,7 +635,8 @@ LXC: tuple[Key, ...] = (
         Sub("nesting", "boolean", path="nesting", codec=BOOL),
         Sub("keyctl", "boolean", path="keyctl", codec=BOOL),
         Sub("fuse", "boolean", path="fuse", codec=BOOL),
-        Sub("mount"), Sub("mknod", "boolean"), Sub("force_rw_sys", "boolean"))),
+        Sub("mount", path="mount"), Sub("mknod", "boolean", path="mknod", codec=BOOL),
+        Sub("force_rw_sys", "boolean", path="forceRwSys", codec=BOOL))),
     Key("rootfs", "typed", path="rootfs", subs=_ROOTFS_SUBS,
         parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
     Key("mp", "typed", path="mountpoints.{slot}", subs=_MP_SUBS, count=256, new_effect="live",
@@ -590,10 +645,21 @@ LXC: tuple[Key, ...] = (
         new_effect="live"),
     *_SHARED_OWNED,
     _owned("lxc", "raw lxc.* lines: only editable in the file on the node"),
-    _carried("arch"), _carried("cmode"), _carried("console"), _carried("cpulimit"),
-    _carried("cpuunits"), _carried("debug"), _carried("dev", count=256),
-    _carried("entrypoint"), _carried("env"), _carried("hookscript"), _carried("timezone"),
-    _carried("tty"),
+    _typed("arch", enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
+    _typed("cmode", enum=("shell", "console", "tty")),
+    _typed("console", codec=BOOL, type="boolean"),
+    _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=8192, effect="live"),
+    _typed("cpuunits", codec=INT, type="integer", minimum=0, maximum=500000, effect="live"),
+    _carried("debug"),
+    Key("dev", "typed", path="devices.{slot}", count=256, subs=(
+        Sub("path", path="path", default_key=True),
+        Sub("uid", "integer", path="uid", codec=INT, minimum=0),
+        Sub("gid", "integer", path="gid", codec=INT, minimum=0),
+        Sub("mode", path="mode"),
+        Sub("deny-write", "boolean", path="denyWrite", codec=BOOL))),
+    _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live", root_only=True),
+    _typed("timezone"),
+    _typed("tty", codec=INT, type="integer", minimum=0, maximum=6),
 )
 # fmt: on
 
@@ -645,6 +711,9 @@ def resolve(kind: str, path: str) -> Resolved | None:
         else:
             base = row.path
             config_key = row.name
+        for sub_row in row.subs:
+            if sub_row.path and sub_row.path.startswith("/") and path == sub_row.path[1:]:
+                return Resolved(config_key=config_key, key=row, subpath=sub_row.path, base=base)
         if path == base or path.startswith(base + "."):
             sub = path[len(base) + 1 :] if path != base else ""
             if best is None or len(base) > len(best.base):
@@ -669,3 +738,117 @@ def generated(kind: str, path: str) -> bool:
         return False
     sub = found.key.sub_for_path(found.subpath)
     return sub is not None and sub.generated
+
+
+EXTRA = "extraConfig"
+
+
+def extra_text(value: Any) -> str:
+    """An ``extraConfig`` value as the text Proxmox stores (``true`` is ``1``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def carried_value(kind: str, config_key: str, raw: Any) -> bool:
+    """Whether ``config_key: raw`` is carried verbatim: a carried key, or a value a
+    typed family does not type (a cdrom or cloud-init drive in a disk slot, a bind
+    mount, a passed-through device)."""
+    row = key_for(kind, config_key)
+    if row is None:
+        return False
+    if row.role == "carried":
+        return True
+    if row.role != "typed" or row.parse_fn is None:
+        return False
+    try:
+        return row.parse(config_key, raw) is None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return False
+
+
+def all_key_names(kind: str) -> list[str]:
+    """Every config key name of ``kind`` (families as ``scsi0``), for did-you-mean hints."""
+    return [f"{row.name}0" if row.count else row.name for row in table(kind)]
+
+
+def extra_key_problem(kind: str, config_key: str, value: Any) -> str | None:
+    """Why ``extraConfig: {config_key: value}`` is refused, or None when it may be carried."""
+    import difflib
+
+    row = key_for(kind, config_key)
+    if row is None:
+        close = difflib.get_close_matches(config_key, all_key_names(kind), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        what = "QEMU VM" if kind == "qemu" else "container"
+        return f"'{config_key}' is not a Proxmox {what} config key{hint}"
+    if row.role == "secret":
+        return f"'{config_key}' holds a secret; name its source with {row.path} instead"
+    if row.role == "owned":
+        return f"'{config_key}' is set by Proxmox ({row.why}); remove it"
+    if row.role == "typed" and not row.subs:
+        where = row.spec_path(config_key) or config_key
+        return f"'{config_key}' is a typed field: write it as spec.{where}"
+    return None
+
+
+def _volume_key(row: Key) -> str | None:
+    default = row.default_sub
+    return default.name if default else None
+
+
+def holds_volume(row: Key) -> bool:
+    """Whether the key's value names a volume (a disk, rootfs, mount point, EFI disk):
+    such a value is never carried whole, or a copy would point at another guest's volume."""
+    return row.parse_fn is not None and row.parse_fn is not _qemu_nic_parse
+
+
+def untyped_subkeys(kind: str, config_key: str, raw: Any) -> list[str]:
+    """Sub-keys of a typed property string that no spec field holds (``hidden=1`` in
+    ``cpu``, ``media=disk`` on a disk, anything a newer Proxmox adds). A key with
+    any is carried whole in ``extraConfig`` by import, so nothing is dropped."""
+    row = key_for(kind, config_key)
+    if row is None or row.role != "typed" or not row.subs:
+        return []
+    default = _volume_key(row)
+    props = parse_property_string(str(raw), default)
+    found = []
+    for name in props:
+        if name == default or (row.parse_fn is _qemu_nic_parse and name in _NIC_MODELS):
+            continue
+        sub = row.sub(name)
+        if sub is None or (sub.path is None and not sub.generated):
+            found.append(name)
+    return found
+
+
+def canonical_property_string(kind: str, config_key: str, text: str) -> str:
+    """A typed property string with its sub-keys in one order, for comparing a value
+    carried verbatim with what Proxmox holds (which may order sub-keys its own way)."""
+    row = key_for(kind, config_key)
+    if row is None or row.role != "typed" or not row.subs:
+        return text
+    default = _volume_key(row)
+    props = parse_property_string(text, default)
+    head = {default: props.pop(default)} if default and default in props else {}
+    return join_property_string({**head, **dict(sorted(props.items()))}, default)
+
+
+def root_only(kind: str, config_key: str, value: Any) -> bool:
+    """Whether only ``root@pam`` may write ``config_key: value``: keys such as ``args``
+    and ``hookscript``, and host paths in a volume's place (a bind mount
+    ``/mnt/data,mp=/data``, a passed-through ``/dev/disk/by-id/...``)."""
+    row = key_for(kind, config_key)
+    if row is None:
+        return False
+    if row.root_only:
+        return True
+    if row.name in ("hostpci", "usb"):  # a raw device: root only; a mapping: anyone allowed
+        return "mapping=" not in str(value)
+    if row.parse_fn is not None and row.role == "typed":
+        default = _volume_key(row)
+        volume = parse_property_string(str(value), default).get(default or "", "")
+        return volume.startswith("/")
+    return False

@@ -12,6 +12,7 @@ from typing import Any
 from proxgit.proxmox.normalize import (
     PENDING_DELETION_TAG,
     FlatView,
+    document_view,
     normalize_lxc_config,
     normalize_qemu_config,
     split_tags,
@@ -78,6 +79,10 @@ class LiveGuest:
         if self.type == "lxc":
             return normalize_lxc_config(config, status=self.status, pool=self.pool)
         return normalize_qemu_config(config, status=self.status, pool=self.pool)
+
+    def document_view(self) -> FlatView:
+        """:meth:`view` as a document holds it: each key once, typed or verbatim."""
+        return document_view(self.type, self.config or {}, self.view())
 
     @classmethod
     def from_resource(cls, item: dict[str, Any]) -> LiveGuest:

@@ -27,8 +27,12 @@ from proxgit.models.guests import (
     VirtualMachineSpec,
 )
 from proxgit.proxmox.fields import (
+    EXTRA,
     PENDING_DELETION_TAG,
     FlatView,
+    canonical_property_string,
+    extra_text,
+    holds_volume,
     key_for,
     nic_mac,
     parse_property_string,
@@ -37,6 +41,7 @@ from proxgit.proxmox.fields import (
     split_tags,
     to_bool,
     to_int,
+    untyped_subkeys,
     visible_tags,
 )
 
@@ -99,19 +104,62 @@ def normalize_config(
             continue
         key = str(key)
         row = key_for(kind, key)
-        if row is None or row.role != "typed":
+        if row is None or row.role in ("owned", "secret"):
+            continue
+        if row.role == "carried":
+            view[f"{EXTRA}.{key}"] = str(raw)
             continue
         try:
             values = row.parse(key, raw)
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
             raise ConfigValueError(key, raw, str(err) or type(err).__name__) from None
-        if values:
+        if values is None:
+            # a value the row does not type (a cdrom, a bind mount): carried
+            view[f"{EXTRA}.{key}"] = canonical_property_string(kind, key, str(raw))
+        else:
             view.update(values)
+            if row.subs:  # for a document that carries this key verbatim
+                view[f"{EXTRA}.{key}"] = canonical_property_string(kind, key, str(raw))
     if status is not None:
         view["power"] = "running" if status == "running" else "stopped"
     if pool:
         view["pool"] = pool
     return view
+
+
+def document_view(kind: str, config: Mapping[str, Any], view: FlatView) -> FlatView:
+    """``view`` as a document holds it: each typed property string once, typed when
+    every sub-key it has is a spec field, else verbatim under ``extraConfig`` (so a
+    sub-key proxgit does not type, ``hidden=1`` in ``cpu``, is not dropped)."""
+    whole = set()
+    for key, raw in config.items():
+        row = key_for(kind, str(key))
+        if raw is None or row is None or holds_volume(row):
+            continue  # a volume's untyped sub-keys are reported by import, never copied
+        if untyped_subkeys(kind, str(key), raw):
+            whole.add(str(key))
+    out: FlatView = {}
+    for path, value in view.items():
+        if path.startswith(EXTRA + "."):
+            key = path[len(EXTRA) + 1 :]
+            row = key_for(kind, key)
+            typed_whole = row is not None and row.role == "typed" and row.subs
+            if typed_whole and key not in whole and _typed_reading(kind, key, config):
+                continue
+            out[path] = value
+            continue
+        found = resolve(kind, path)
+        if found is not None and found.config_key in whole:
+            continue
+        out[path] = value
+    return out
+
+
+def _typed_reading(kind: str, key: str, config: Mapping[str, Any]) -> bool:
+    """Whether ``key``'s live value is read as typed fields (not a carried cdrom...)."""
+    row = key_for(kind, key)
+    raw = config.get(key)
+    return row is not None and raw is not None and row.parse(key, raw) is not None
 
 
 def normalize_qemu_config(
@@ -178,6 +226,10 @@ def _kind_of(document: VirtualMachine | Container) -> str:
 def _canonical(kind: str, view: FlatView) -> FlatView:
     """Desired values in the form live values are read in, by each row's codec."""
     for path, value in list(view.items()):
+        if path.startswith(EXTRA + "."):
+            key = path[len(EXTRA) + 1 :]
+            view[path] = canonical_property_string(kind, key, extra_text(value))
+            continue
         found = resolve(kind, path)
         if found is None:
             continue

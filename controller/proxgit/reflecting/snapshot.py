@@ -133,7 +133,10 @@ def guest_document(
     }
     if guest.config is not None:
         document["spec"] = _nest(
-            {path: scrub.value(path.rsplit(".", 1)[-1], v) for path, v in guest.view().items()}
+            {
+                path: scrub.value(path.rsplit(".", 1)[-1], v)
+                for path, v in guest.document_view().items()
+            }
         )
         document["config"] = {
             key: scrub.value(key, _text(value))
