@@ -318,3 +318,28 @@ def test_the_keys_page_is_current() -> None:
         "docs/proxmox-keys.md is stale: run python -m proxgit.proxmox.fields_doc "
         "docs/proxmox-keys.md"
     )
+
+
+def test_the_request_checker_refuses_what_pve_refuses() -> None:
+    from tests.proxmox.pveapi import request_problems
+
+    path = "/api2/json/nodes/pve1/qemu/100/config"
+    assert (
+        request_problems("PUT", path, b"cores=2&scsi0=local-lvm%3Avm-100-disk-0%2Ccache%3Dnone")
+        == []
+    )
+    assert request_problems("PUT", path, b"cores=0") == [f"PUT {path} cores: 0 below minimum 1"]
+    bad = request_problems("PUT", path, b"scsi0=local-lvm%3Avm-100-disk-0%2Ccache%3Dfast%2Cfoo%3D1")
+    assert any("cache" in p for p in bad) and any("unknown sub-key 'foo'" in p for p in bad)
+    assert request_problems("PUT", path, b"bogus=1") == [f"PUT {path}: unknown parameter 'bogus'"]
+
+
+def test_the_request_checker_sees_the_writes(pve: Any, repo: Any) -> None:
+    from tests.proxmox.pveapi import request_problems
+
+    pve.requests.clear()
+    from tests.planning.test_plan import client
+
+    client(repo).put("nodes/pve1/qemu/9000/config", description="x")
+    puts = [r for r in pve.requests if r[0] == "PUT"]
+    assert puts and request_problems(*puts[0]) == []
