@@ -183,6 +183,11 @@ ROUND_TRIPS = {
         ("hostpci1", "mapping=gpu,pcie=1"),
         ("usb0", "host=1d6b:0002,usb3=1"),
         ("usb1", "mapping=stick"),
+        ("audio0", "device=ich9-intel-hda,driver=spice"),
+        ("rng0", "source=/dev/urandom,max_bytes=1024,period=1000"),
+        ("watchdog", "model=i6300esb,action=reset"),
+        ("numa0", "cpus=0-3,hostnodes=0,memory=4096,policy=bind"),
+        ("hugepages", "1024"),
     ],
     "lxc": [
         ("hostname", "dns-01"),

@@ -78,6 +78,15 @@ def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: st
         ("disks:\n  scsi0: {storage: ceph-ssd.pool1, size: 8G}\n", "VirtualMachine"),
         ("memory: 2048\nballoon: 0\n", "VirtualMachine"),
         (
+            "hugepages: 2\nnuma: true\nnumaNodes: {numa0: {cpus: 0-3, memory: 2048}}\n",
+            "VirtualMachine",
+        ),
+        (
+            "audio: {device: ich9-intel-hda}\nrng: {source: /dev/urandom}\n"
+            "watchdog: {model: i6300esb, action: reset}\n",
+            "VirtualMachine",
+        ),
+        (
             "cpuFlags: +aes;-pcid\nvga: {type: qxl, memory: 32}\nserials: {serial0: socket}\n",
             "VirtualMachine",
         ),

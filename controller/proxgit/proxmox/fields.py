@@ -573,7 +573,9 @@ QEMU: tuple[Key, ...] = (
     _owned("runningcpu", "what the running VM was started with"),
     _owned("running-nets-host-mtu", "what the running VM was started with"),
     _carried("acpi"), _typed("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
-    _carried("arch"), _carried("args", root_only=True), _carried("audio0"),
+    _carried("arch"), _carried("args", root_only=True), Key("audio0", "typed", path="audio", subs=(
+        Sub("device", path="device", enum=("ich9-intel-hda", "intel-hda", "AC97")),
+        Sub("driver", path="driver", enum=("spice", "none")))),
     _carried("autostart"), _carried("bootdisk"), _carried("cdrom"),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=128, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=1, maximum=262144, effect="live"),
@@ -593,11 +595,19 @@ QEMU: tuple[Key, ...] = (
         Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
         Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
         Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
-    _carried("hugepages"),
+    _typed("hugepages", enum=("any", "2", "1024")),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
-    _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
-    _carried("parallel", count=3, root_only=True), _carried("reboot"), _carried("rng0"),
+    _carried("migrate_downtime"), _carried("migrate_speed"),
+    Key("numa", "typed", path="numaNodes.{slot}", count=8, subs=(
+        Sub("cpus", path="cpus"), Sub("hostnodes", path="hostnodes"),
+        Sub("memory", "number", path="memory", codec=NUM),
+        Sub("policy", path="policy", enum=("preferred", "bind", "interleave")))),
+    _carried("parallel", count=3, root_only=True), _carried("reboot"),
+    Key("rng0", "typed", path="rng", subs=(
+        Sub("source", path="source", default_key=True),
+        Sub("max_bytes", "integer", path="maxBytes", codec=INT),
+        Sub("period", "integer", path="period", codec=INT))),
     _typed("serial", path="serials.{slot}", count=4), _carried("shares"), _carried("smbios1"),
     _carried("smp"), _carried("spice_enhancements"), _carried("startdate"),
     _carried("tablet"), _carried("tdf"),
@@ -617,7 +627,9 @@ QEMU: tuple[Key, ...] = (
             "serial3", "std", "virtio", "virtio-gl", "vmware")),
         Sub("memory", "integer", path="memory", codec=INT, minimum=4, maximum=512),
         Sub("clipboard", path="clipboard", enum=("vnc",)))),
-    _carried("virtiofs", count=10), _carried("vmstatestorage"), _carried("watchdog"),
+    _carried("virtiofs", count=10), _carried("vmstatestorage"),
+    Key("watchdog", "typed", path="watchdog", subs=(
+        Sub("model", path="model", default_key=True), Sub("action", path="action"))),
 )
 
 LXC: tuple[Key, ...] = (
