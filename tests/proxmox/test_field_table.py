@@ -203,6 +203,7 @@ ROUND_TRIPS = {
         ("rootfs", "local-zfs:subvol-200-disk-0,mountoptions=noatime,replicate=0,size=8G"),
         ("mp0", "local-lvm:vm-200-disk-1,mp=/srv/data,backup=1,size=16G"),
         ("mp1", "local-lvm:vm-200-disk-2,mp=/var/lib,acl=1,quota=1,ro=1,size=4G"),
+        ("mp2", "/mnt/tank/media,mp=/media,backup=0,ro=1"),
         ("net0", "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:02:00,ip=10.0.0.53/24,gw=10.0.0.1"),
         ("net1", "name=eth1,bridge=vmbr1,firewall=1,ip=dhcp,ip6=auto,mtu=1500,tag=30"),
         ("tags", "dns"),

@@ -597,8 +597,14 @@ class RootFs(Model):
 
 
 class MountPoint(Model):
-    storage: StorageId
-    size: Size
+    """A volume (``storage`` and ``size``) or a bind mount of a host directory
+    (``source``; only root@pam may create one) at ``path`` in the container."""
+
+    storage: StorageId | None = None
+    size: Size | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^/[^,]*$")] | None = Field(
+        default=None, description="Host directory of a bind mount, e.g. /mnt/tank/media"
+    )
     path: Annotated[str, StringConstraints(pattern=r"^/.*")]
     backup: bool | None = None
     readonly: bool | None = Field(default=None, alias="ro")
@@ -607,6 +613,18 @@ class MountPoint(Model):
     replicate: bool | None = None
     shared: bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
+
+    @model_validator(mode="after")
+    def _volume_or_bind(self) -> MountPoint:
+        if (self.storage is None) == (self.source is None):
+            raise ValueError(
+                "give a volume (storage and size) or a bind mount (source), exactly one"
+            )
+        if self.storage is not None and self.size is None:
+            raise ValueError("a volume mount point needs a size")
+        if self.source is not None and self.size is not None:
+            raise ValueError("a bind mount has no size")
+        return self
 
 
 class ContainerNetwork(Model):
