@@ -104,3 +104,36 @@ def repo(tmp_path: Path, pve: Any, fakepve_cafile: str) -> GitRepo:
     git = GitRepo(tmp_path)
     git.commit({"proxgit.yaml": config_yaml(pve.url, fakepve_cafile)}, "Configure proxgit")
     return git
+
+
+@pytest.fixture(autouse=True)
+def _writes_match_pves_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every write request a test sends to the in-process fakepve is checked against
+    PVE's API schema (parameters, types, enums, ranges, property-string sub-keys)."""
+    from tests.proxmox.pveapi import request_problems
+
+    seen: list[tuple[str, str, Any]] = []
+    pve = None
+    if "pve" in request.fixturenames and "no_schema_check" not in request.keywords:
+        pve = request.getfixturevalue("pve")
+    if not isinstance(getattr(pve, "requests", None), list):
+        pve = None  # fakepve in another process (tests/applying/pveproc.py): not recorded here
+    if pve is not None:
+
+        class Recording(list):  # type: ignore[type-arg]
+            def clear(self) -> None:
+                seen.extend(self)
+                super().clear()
+
+        pve.requests = Recording(pve.requests)
+    yield
+    if pve is None:
+        return
+    seen.extend(pve.requests)
+    problems = [
+        problem
+        for method, path, body in seen
+        if method in ("POST", "PUT") and "/access/" not in path
+        for problem in request_problems(method, path, body)
+    ]
+    assert not problems, "write requests PVE's schema refuses:\n" + "\n".join(problems)

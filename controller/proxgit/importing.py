@@ -290,6 +290,8 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         _set(spec, path.split("."), value)
     for group in ("disks", "mountpoints"):
         for slot, disk in list((spec.get(group) or {}).items()):
+            if "source" in disk:
+                continue  # a bind mount: no storage, no size
             if "size" not in disk or "storage" not in disk:
                 del spec[group][slot]  # a volume without a size can't be declared
                 left_out.append(

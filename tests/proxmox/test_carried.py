@@ -157,7 +157,11 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     assert nas["extraConfig"]["cpu"] == "host,hidden=1" and "cpu" not in nas
     assert nas["extraConfig"]["machine"] == "q35,viommu=intel" and "machine" not in nas
     media = _doc(imported, ct_path("media"))["spec"]
-    assert media["extraConfig"]["mp0"] == MEDIA["mp0"]  # a bind mount
+    assert media["mountpoints"]["mp0"] == {  # a bind mount
+        "source": "/mnt/tank/media",
+        "path": "/media",
+        "backup": False,
+    }
     assert media["mountpoints"]["mp1"]["size"] == "16G"
     assert media["timezone"] == "Europe/Berlin" and media["tty"] == 4
     assert media["features"] == {"fuse": True, "mount": "nfs;cifs", "nesting": True}

@@ -183,6 +183,11 @@ ROUND_TRIPS = {
         ("hostpci1", "mapping=gpu,pcie=1"),
         ("usb0", "host=1d6b:0002,usb3=1"),
         ("usb1", "mapping=stick"),
+        ("audio0", "device=ich9-intel-hda,driver=spice"),
+        ("rng0", "source=/dev/urandom,max_bytes=1024,period=1000"),
+        ("watchdog", "model=i6300esb,action=reset"),
+        ("numa0", "cpus=0-3,hostnodes=0,memory=4096,policy=bind"),
+        ("hugepages", "1024"),
     ],
     "lxc": [
         ("hostname", "dns-01"),
@@ -198,6 +203,7 @@ ROUND_TRIPS = {
         ("rootfs", "local-zfs:subvol-200-disk-0,mountoptions=noatime,replicate=0,size=8G"),
         ("mp0", "local-lvm:vm-200-disk-1,mp=/srv/data,backup=1,size=16G"),
         ("mp1", "local-lvm:vm-200-disk-2,mp=/var/lib,acl=1,quota=1,ro=1,size=4G"),
+        ("mp2", "/mnt/tank/media,mp=/media,backup=0,ro=1"),
         ("net0", "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:02:00,ip=10.0.0.53/24,gw=10.0.0.1"),
         ("net1", "name=eth1,bridge=vmbr1,firewall=1,ip=dhcp,ip6=auto,mtu=1500,tag=30"),
         ("tags", "dns"),
@@ -318,3 +324,28 @@ def test_the_keys_page_is_current() -> None:
         "docs/proxmox-keys.md is stale: run python -m proxgit.proxmox.fields_doc "
         "docs/proxmox-keys.md"
     )
+
+
+def test_the_request_checker_refuses_what_pve_refuses() -> None:
+    from tests.proxmox.pveapi import request_problems
+
+    path = "/api2/json/nodes/pve1/qemu/100/config"
+    assert (
+        request_problems("PUT", path, b"cores=2&scsi0=local-lvm%3Avm-100-disk-0%2Ccache%3Dnone")
+        == []
+    )
+    assert request_problems("PUT", path, b"cores=0") == [f"PUT {path} cores: 0 below minimum 1"]
+    bad = request_problems("PUT", path, b"scsi0=local-lvm%3Avm-100-disk-0%2Ccache%3Dfast%2Cfoo%3D1")
+    assert any("cache" in p for p in bad) and any("unknown sub-key 'foo'" in p for p in bad)
+    assert request_problems("PUT", path, b"bogus=1") == [f"PUT {path}: unknown parameter 'bogus'"]
+
+
+def test_the_request_checker_sees_the_writes(pve: Any, repo: Any) -> None:
+    from tests.proxmox.pveapi import request_problems
+
+    pve.requests.clear()
+    from tests.planning.test_plan import client
+
+    client(repo).put("nodes/pve1/qemu/9000/config", description="x")
+    puts = [r for r in pve.requests if r[0] == "PUT"]
+    assert puts and request_problems(*puts[0]) == []

@@ -49,6 +49,16 @@ def _load(spec: str, kind: str = "VirtualMachine") -> None:
         ("cpulimit: 200\n", "VirtualMachine", "less than or equal to 128"),
         ("tty: 9\n", "Container", "less than or equal to 6"),
         ("cpuFlags: aes\n", "VirtualMachine", "cpuFlags"),
+        (
+            "mountpoints:\n  mp0: {source: /mnt/x, storage: local-lvm, size: 1G, path: /x}\n",
+            "Container",
+            "exactly one",
+        ),
+        (
+            "mountpoints:\n  mp0: {source: /mnt/x, size: 1G, path: /x}\n",
+            "Container",
+            "a bind mount has no size",
+        ),
     ],
 )
 def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: str) -> None:
@@ -77,6 +87,16 @@ def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: st
         ("networks:\n  net0: {bridge: vmbr0, ip: manual, ip6: auto}\n", "Container"),
         ("disks:\n  scsi0: {storage: ceph-ssd.pool1, size: 8G}\n", "VirtualMachine"),
         ("memory: 2048\nballoon: 0\n", "VirtualMachine"),
+        ("mountpoints:\n  mp0: {source: /mnt/tank/media, path: /media, ro: true}\n", "Container"),
+        (
+            "hugepages: 2\nnuma: true\nnumaNodes: {numa0: {cpus: 0-3, memory: 2048}}\n",
+            "VirtualMachine",
+        ),
+        (
+            "audio: {device: ich9-intel-hda}\nrng: {source: /dev/urandom}\n"
+            "watchdog: {model: i6300esb, action: reset}\n",
+            "VirtualMachine",
+        ),
         (
             "cpuFlags: +aes;-pcid\nvga: {type: qxl, memory: 32}\nserials: {serial0: socket}\n",
             "VirtualMachine",

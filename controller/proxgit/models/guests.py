@@ -342,6 +342,40 @@ class Usb(Model):
         return self
 
 
+class Audio(Model):
+    """An audio device (``audio0``)."""
+
+    device: Literal["ich9-intel-hda", "intel-hda", "AC97"]
+    driver: Literal["spice", "none"] | None = None
+
+
+class Rng(Model):
+    """A VirtIO random number generator (``rng0``)."""
+
+    source: Literal["/dev/urandom", "/dev/random", "/dev/hwrng"]
+    max_bytes: Annotated[int, Field(ge=0)] | None = None
+    period: Annotated[int, Field(ge=0)] | None = Field(default=None, description="ms")
+
+
+class Watchdog(Model):
+    """A virtual watchdog (``watchdog``)."""
+
+    model: Literal["i6300esb", "ib700"] | None = None
+    action: Literal["reset", "shutdown", "poweroff", "pause", "debug", "none"] | None = None
+
+
+CpuSet = Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(;\d+(-\d+)?)*$")]
+
+
+class NumaNode(Model):
+    """A guest NUMA node (``numaN``)."""
+
+    cpus: CpuSet
+    hostnodes: CpuSet | None = None
+    memory: Annotated[float, Field(ge=0)] | None = Field(default=None, description="MiB")
+    policy: Literal["preferred", "bind", "interleave"] | None = None
+
+
 HOSTPCI_SLOT_PATTERN = r"^hostpci([0-9]|1[0-5])$"
 USB_SLOT_PATTERN = r"^usb([0-9]|1[0-3])$"
 SERIAL_SLOT_PATTERN = r"^serial[0-3]$"
@@ -477,6 +511,15 @@ class VirtualMachineSpec(GuestSpec):
     usb: dict[Annotated[str, StringConstraints(pattern=USB_SLOT_PATTERN)], Usb] | None = Field(
         default=None, description="USB passthrough: usb0 .. usb13."
     )
+    audio: Audio | None = Field(default=None, description="audio0")
+    rng: Rng | None = Field(default=None, description="rng0")
+    watchdog: Watchdog | None = None
+    numa_nodes: dict[Annotated[str, StringConstraints(pattern=r"^numa[0-7]$")], NumaNode] | None = (
+        Field(default=None, description="Guest NUMA topology: numa0 .. numa7.")
+    )
+    hugepages: Literal["any", "2", "1024"] | None = Field(
+        default=None, description="Hugepage size in MiB ('2', '1024') or any."
+    )
     cpulimit: Annotated[float, Field(ge=0, le=128)] | None = Field(
         default=None, description="CPU time limit in cores; 0 is none."
     )
@@ -492,6 +535,11 @@ class VirtualMachineSpec(GuestSpec):
     hookscript: str | None = Field(
         default=None, description="A snippet volume, e.g. local:snippets/hook.pl"
     )
+
+    @field_validator("hugepages", mode="before")
+    @classmethod
+    def _hugepages_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _balloon_within_memory(self) -> VirtualMachineSpec:
@@ -549,8 +597,14 @@ class RootFs(Model):
 
 
 class MountPoint(Model):
-    storage: StorageId
-    size: Size
+    """A volume (``storage`` and ``size``) or a bind mount of a host directory
+    (``source``; only root@pam may create one) at ``path`` in the container."""
+
+    storage: StorageId | None = None
+    size: Size | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^/[^,]*$")] | None = Field(
+        default=None, description="Host directory of a bind mount, e.g. /mnt/tank/media"
+    )
     path: Annotated[str, StringConstraints(pattern=r"^/.*")]
     backup: bool | None = None
     readonly: bool | None = Field(default=None, alias="ro")
@@ -559,6 +613,18 @@ class MountPoint(Model):
     replicate: bool | None = None
     shared: bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
+
+    @model_validator(mode="after")
+    def _volume_or_bind(self) -> MountPoint:
+        if (self.storage is None) == (self.source is None):
+            raise ValueError(
+                "give a volume (storage and size) or a bind mount (source), exactly one"
+            )
+        if self.storage is not None and self.size is None:
+            raise ValueError("a volume mount point needs a size")
+        if self.source is not None and self.size is not None:
+            raise ValueError("a bind mount has no size")
+        return self
 
 
 class ContainerNetwork(Model):

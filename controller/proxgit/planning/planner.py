@@ -307,7 +307,8 @@ def _storage_needs(spec: VirtualMachineSpec | ContainerSpec) -> list[tuple[str, 
         if spec.rootfs:
             needs.append((spec.rootfs.storage, "rootdir", "rootfs"))
         for slot, mount in (spec.mountpoints or {}).items():
-            needs.append((mount.storage, "rootdir", f"mount point {slot}"))
+            if mount.storage is not None:
+                needs.append((mount.storage, "rootdir", f"mount point {slot}"))
     return needs
 
 
@@ -578,7 +579,7 @@ def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
             key, value = item.path[len(prefix) :], item.after
         else:
             found = resolve_path(kind, item.path)
-            if found is None or not found.key.root_only:
+            if found is None or not (found.key.root_only or found.subpath == "source"):
                 continue
             key, value = found.config_key, item.after
         if key in seen or not root_only(kind, key, value):

@@ -324,13 +324,23 @@ def _qemu_nic_write(key: Key, values: Mapping[str, Any], live: str | None) -> st
     return join_property_string({"_": head, **rest}, "_")
 
 
-def _volume_parse(volume_key: str) -> Callable[[Key, str, Any], FlatView | None]:
-    """Disks, rootfs and mount points: ``storage:volume,size=..``; a cdrom, a
-    cloud-init drive, ``none`` or a passed-through device (``/dev/...``) is not typed."""
+def _volume_parse(
+    volume_key: str, *, bind: bool = False
+) -> Callable[[Key, str, Any], FlatView | None]:
+    """Disks, rootfs and mount points: ``storage:volume,size=..``; a cdrom, ``none`` or
+    a passed-through device (``/dev/...``) is not typed. With ``bind``, a host
+    directory in the volume's place is a bind mount: its ``source``."""
 
     def parse(key: Key, config_key: str, raw: Any) -> FlatView | None:
         props = parse_property_string(str(raw), volume_key)
         volume = props.get(volume_key, "")
+        if bind and volume.startswith("/") and not volume.startswith("/dev/"):
+            base = key.spec_path(config_key) or config_key
+            view: FlatView = {f"{base}.source": volume}
+            for sub in key.subs:
+                if sub.path not in (None, "storage", "source", "size") and sub.name in props:
+                    view[_join(base, sub.path)] = sub.codec.parse(props[sub.name])
+            return view
         if "cloudinit" in volume and ":" in volume and key.path == "disks.{slot}":
             # the cloud-init drive: its slot and storage (the volume is Proxmox's)
             return {
@@ -346,7 +356,7 @@ def _volume_parse(volume_key: str) -> Callable[[Key, str, Any], FlatView | None]
         ):
             return None
         base = key.spec_path(config_key) or config_key
-        view: FlatView = {f"{base}.storage": volume.split(":", 1)[0]}
+        view = {f"{base}.storage": volume.split(":", 1)[0]}
         for sub in key.subs:
             if sub.path not in (None, "storage") and sub.name in props:
                 view[_join(base, sub.path)] = sub.codec.parse(props[sub.name])
@@ -371,12 +381,16 @@ def _volume_write(volume_key: str) -> Callable[[Key, Mapping[str, Any], str | No
     def write(key: Key, values: Mapping[str, Any], live: str | None) -> str:
         if live:
             props = parse_property_string(live, volume_key)
+            if values.get("source"):
+                props[volume_key] = str(values["source"])  # a bind mount's new source
+        elif values.get("source"):
+            props = {volume_key: str(values["source"])}
         elif "size" in values:
             props = {volume_key: alloc(str(values["storage"]), int(values["size"]))}
         else:  # efidisk0, tpmstate0: Proxmox sizes them
             props = {volume_key: f"{values['storage']}:1"}
         for subpath, value in values.items():
-            if subpath in ("storage", "size") or value is None:
+            if subpath in ("storage", "size", "source") or value is None:
                 continue
             sub = key.sub_for_path(subpath)
             if sub is not None:
@@ -476,6 +490,7 @@ _ROOTFS_SUBS = (
 _MP_SUBS = (
     Sub("volume", default_key=True),
     Sub("storage", path="storage", virtual=True),
+    Sub("source", path="source", virtual=True),  # a bind mount's host directory
     Sub("size", path="size", codec=SIZE, effect="live"),
     Sub("mp", path="path"),
     Sub("backup", "boolean", path="backup", codec=BOOL),
@@ -573,7 +588,9 @@ QEMU: tuple[Key, ...] = (
     _owned("runningcpu", "what the running VM was started with"),
     _owned("running-nets-host-mtu", "what the running VM was started with"),
     _carried("acpi"), _typed("affinity"), _carried("allow-ksm"), _carried("amd-sev"),
-    _carried("arch"), _carried("args", root_only=True), _carried("audio0"),
+    _carried("arch"), _carried("args", root_only=True), Key("audio0", "typed", path="audio", subs=(
+        Sub("device", path="device", enum=("ich9-intel-hda", "intel-hda", "AC97")),
+        Sub("driver", path="driver", enum=("spice", "none")))),
     _carried("autostart"), _carried("bootdisk"), _carried("cdrom"),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=128, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=1, maximum=262144, effect="live"),
@@ -593,11 +610,19 @@ QEMU: tuple[Key, ...] = (
         Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
         Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
         Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
-    _carried("hugepages"),
+    _typed("hugepages", enum=("any", "2", "1024")),
     _carried("intel-tdx"), _carried("ivshmem"), _carried("keephugepages"),
     _carried("keyboard"), _carried("kvm"), _carried("localtime"),
-    _carried("migrate_downtime"), _carried("migrate_speed"), _carried("numa", count=8),
-    _carried("parallel", count=3, root_only=True), _carried("reboot"), _carried("rng0"),
+    _carried("migrate_downtime"), _carried("migrate_speed"),
+    Key("numa", "typed", path="numaNodes.{slot}", count=8, subs=(
+        Sub("cpus", path="cpus"), Sub("hostnodes", path="hostnodes"),
+        Sub("memory", "number", path="memory", codec=NUM),
+        Sub("policy", path="policy", enum=("preferred", "bind", "interleave")))),
+    _carried("parallel", count=3, root_only=True), _carried("reboot"),
+    Key("rng0", "typed", path="rng", subs=(
+        Sub("source", path="source", default_key=True),
+        Sub("max_bytes", "integer", path="maxBytes", codec=INT),
+        Sub("period", "integer", path="period", codec=INT))),
     _typed("serial", path="serials.{slot}", count=4), _carried("shares"), _carried("smbios1"),
     _carried("smp"), _carried("spice_enhancements"), _carried("startdate"),
     _carried("tablet"), _carried("tdf"),
@@ -617,7 +642,9 @@ QEMU: tuple[Key, ...] = (
             "serial3", "std", "virtio", "virtio-gl", "vmware")),
         Sub("memory", "integer", path="memory", codec=INT, minimum=4, maximum=512),
         Sub("clipboard", path="clipboard", enum=("vnc",)))),
-    _carried("virtiofs", count=10), _carried("vmstatestorage"), _carried("watchdog"),
+    _carried("virtiofs", count=10), _carried("vmstatestorage"),
+    Key("watchdog", "typed", path="watchdog", subs=(
+        Sub("model", path="model", default_key=True), Sub("action", path="action"))),
 )
 
 LXC: tuple[Key, ...] = (
@@ -640,7 +667,7 @@ LXC: tuple[Key, ...] = (
     Key("rootfs", "typed", path="rootfs", subs=_ROOTFS_SUBS,
         parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
     Key("mp", "typed", path="mountpoints.{slot}", subs=_MP_SUBS, count=256, new_effect="live",
-        parse_fn=_volume_parse("volume"), write_fn=_volume_write("volume")),
+        parse_fn=_volume_parse("volume", bind=True), write_fn=_volume_write("volume")),
     Key("net", "typed", path="networks.{slot}", subs=_LXC_NIC_SUBS, count=32, effect="live",
         new_effect="live"),
     *_SHARED_OWNED,
