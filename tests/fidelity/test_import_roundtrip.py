@@ -50,26 +50,8 @@ _LOSS = re.compile(
 
 # Today's gaps, per test and corpus entry (see the report of issue 13's tests).
 KNOWN: dict[str, dict[str, str]] = {
-    "import": {
-        "passthrough-disks": (
-            "a passed-through /dev/disk/by-id disk fails the storage-id pattern, so the guest "
-            "cannot be imported at all"
-        ),
-        "virtiofs-pve9": (
-            "machine 'q35,viommu=virtio' fails the spec's machine pattern, so the guest cannot "
-            "be imported at all"
-        ),
-    },
-    "plan": {
-        "passthrough-disks": (
-            "nothing to plan: a passed-through /dev/disk/by-id disk fails the storage-id "
-            "pattern, so the guest cannot be imported at all"
-        ),
-        "virtiofs-pve9": (
-            "nothing to plan: machine 'q35,viommu=virtio' fails the spec's machine pattern, so "
-            "the guest cannot be imported at all"
-        ),
-    },
+    "import": {},
+    "plan": {},
     "lost": {
         "cloudinit-cicustom": (
             "loses the cloud-init drive ide0 (slot, storage); import reports nothing"
@@ -84,20 +66,10 @@ KNOWN: dict[str, dict[str, str]] = {
         "cpu-tuning": (
             "loses affinity, cpu (flags), cpulimit, cpuunits, vcpus; import reports nothing"
         ),
-        "ct-basic": "loses arch, rootfs (mountoptions); import reports nothing",
-        "ct-console": "loses arch, cmode, console, timezone, tty; import reports nothing",
         "ct-docker-nfs": (
             "loses arch, features (mount), rootfs (quota), lxc.* raw keys; import reports nothing"
         ),
-        "ct-gpu-devices": (
-            "loses arch, dev0 (gid, the path), dev1 (gid, mode, the path), mp0 (mp, ro, the "
-            "volume); reports the bind mount only as 'without a size or bridge'"
-        ),
         "ct-media-tags": "loses arch, tags (case); import reports nothing",
-        "ct-mounts": (
-            "loses arch, mp1 (mp, the volume), mp2 (mp, ro, shared, the volume), rootfs "
-            "(mountoptions); reports bind mounts only as 'without a size or bridge'"
-        ),
         "ct-tailscale-raw": "loses arch, lxc.* raw keys; import reports nothing",
         "ct-zfs-idmap": (
             "loses arch, cpulimit, hookscript, mp0 (acl, replicate), rootfs (acl), timezone, "
