@@ -52,7 +52,7 @@ from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
-from proxgit.planning.plan import Action
+from proxgit.planning.plan import Action, GuestChange
 from proxgit.planning.planner import build_plan, reads_for
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
@@ -335,18 +335,23 @@ def _work(
     refused = policy_refusals(
         repo.path, head, base, plan.changes, forge=forge_source(head.config, repo.path)
     )
+
+    def settled(change: GuestChange, action: str, state: GuestState, message: str) -> GuestResult:
+        """A guest's result without any write: refused, or failed before one."""
+        return GuestResult(
+            cluster=cluster,
+            vmid=change.vmid,
+            name=change.name,
+            kind=change.kind,
+            action=action,
+            state=state,
+            message=secrets.scrub(message),
+        )
+
     for change in plan.changes:
         if change.vmid in refused:
             results.append(
-                GuestResult(
-                    cluster=cluster,
-                    vmid=change.vmid,
-                    name=change.name,
-                    kind=change.kind,
-                    action=change.action.value,
-                    state=GuestState.refused,
-                    message=secrets.scrub(refused[change.vmid]),
-                )
+                settled(change, change.action.value, GuestState.refused, refused[change.vmid])
             )
     work = [
         c
@@ -361,22 +366,10 @@ def _work(
         and any(b.code in ("config-unread", "config-unreadable") for b in c.blockers)
     ]
     for change in unreadable:
-        results.append(
-            GuestResult(
-                cluster=cluster,
-                vmid=change.vmid,
-                name=change.name,
-                kind=change.kind,
-                action="update",
-                state=GuestState.failed,
-                message=secrets.scrub("; ".join(b.message for b in change.blockers)),
-            )
-        )
+        reasons = "; ".join(b.message for b in change.blockers)
+        results.append(settled(change, "update", GuestState.failed, reasons))
 
-    def run_one(change: object) -> GuestResult:
-        from proxgit.planning.plan import GuestChange
-
-        assert isinstance(change, GuestChange)
+    def run_one(change: GuestChange) -> GuestResult:
         guest = head.guests.get((cluster, change.vmid))
         executor = GuestExecutor(client, secrets, progress=options.progress)
         return execute_change(

@@ -274,7 +274,7 @@ class _Decider:
                 f"{self.path} is not a valid DeletionRequest at {self.revision} ({invalid}); "
                 "fix the file so `proxgit validate` passes"
             )
-            return self._unfit([line], expired, expires_at)
+            return self._settle([line], expired, expires_at)
         trusted: dict[str, bool | set[str]] = {"status": True, "spec": {*_DECISION_FIELDS}}
         tampered = changed_paths(
             request.model_dump(by_alias=True, exclude=trusted),
@@ -292,10 +292,10 @@ class _Decider:
                 f"{self.path} sets both approve: true and reject; keep only one "
                 "(approve: false to reject, or remove reject to approve)"
             )
-            return self._unfit(problems, expired, expires_at)
+            return self._settle(problems, expired, expires_at)
         if not spec.approve and spec.reject is None:
             if problems or expired:
-                return self._unfit(problems, expired, expires_at)
+                return self._settle(problems, expired, expires_at)
             assert self.requester is not None
             return self._decision(
                 "pending",
@@ -307,7 +307,7 @@ class _Decider:
         try:
             commit = self._introducer(head)
         except _Refusal as refusal:
-            return self._unfit([*problems, str(refusal)], expired, expires_at)
+            return self._settle([*problems, str(refusal)], expired, expires_at)
         if spec.reject is not None:
             return self._rejection(commit, spec.reject.reason, problems, expired, expires_at)
         return self._approval(commit, problems, expired, expires_at)
@@ -591,9 +591,6 @@ class _Decider:
                 "expired", [self._expired_line(expires_at), *problems], commit, who
             )
         return self._decision("refused", problems, commit, who)
-
-    def _unfit(self, problems: list[str], expired: bool, expires_at: datetime) -> Decision:
-        return self._settle(problems, expired, expires_at)
 
     def _decision(
         self,

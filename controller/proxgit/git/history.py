@@ -134,15 +134,12 @@ class History:
     def landing_commit(self, sha: str, head: str) -> str | None:
         """The commit on ``head``'s first-parent chain that brought ``sha`` in (a merge
         commit for a merged branch; ``sha`` itself when it is on the chain)."""
-        out = self.run("rev-list", "--first-parent", "--ancestry-path", f"{sha}..{head}")
-        lines = out.split()
-        if lines:
-            return lines[-1] if not self._on_chain(sha, head) else sha
-        return sha if self.is_ancestor(sha, head) else None
-
-    def _on_chain(self, sha: str, head: str) -> bool:
-        out = self.run("rev-list", "--first-parent", head)
-        return sha in out.split()
+        lines = self.run("rev-list", "--first-parent", "--ancestry-path", f"{sha}..{head}").split()
+        if not lines:
+            return sha if self.is_ancestor(sha, head) else None
+        oldest = lines[-1]  # the first commit of the chain that contains sha
+        # sha is on the chain itself when it is that commit's first parent
+        return sha if self.commit(oldest).parents[:1] == (sha,) else oldest
 
     def is_shallow(self) -> bool:
         return self.run("rev-parse", "--is-shallow-repository").strip() == "true"

@@ -249,16 +249,10 @@ class GitRepository:
         self, message: str, identity: Identity, parents: Iterable[str] = ()
     ) -> str:
         """A commit object with an empty tree, carrying ``message`` (for lock refs)."""
-        env = {
-            "GIT_AUTHOR_NAME": identity.name,
-            "GIT_AUTHOR_EMAIL": identity.email,
-            "GIT_COMMITTER_NAME": identity.name,
-            "GIT_COMMITTER_EMAIL": identity.email,
-        }
         args = ["commit-tree", EMPTY_TREE, "-m", message]
         for parent in parents:
             args += ["-p", parent]
-        return self.run(*args, env=env).strip()
+        return self.run(*args, env=identity.env()).strip()
 
     def swap_remote_ref(self, ref: str, new: str | None, expected: str | None) -> bool:
         """Compare-and-swap ``ref`` on the remote: set to ``new`` (None deletes) only if it

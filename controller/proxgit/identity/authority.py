@@ -30,7 +30,7 @@ from typing import Protocol
 
 from proxgit.errors import ForgeError, ProxgitError
 from proxgit.git.history import Commit, History, allowed_signers_line
-from proxgit.models.config import Config, IdentityMode
+from proxgit.models.config import DEFAULT_ALLOWED_SIGNERS, Config, IdentityMode
 from proxgit.models.people import Who, resolve, resolve_key
 
 CONFIG_FILE = "proxgit.yaml"
@@ -118,7 +118,7 @@ def rules_at(history: History, revision: str) -> Rules:
     from proxgit.loading import load_files
 
     # the config and the default signers file in one read; another signers path costs one more
-    default_signers = ".proxgit/allowed_signers"
+    default_signers = DEFAULT_ALLOWED_SIGNERS
     blobs = history.read_blobs([f"{revision}:{CONFIG_FILE}", f"{revision}:{default_signers}"])
     text = blobs[f"{revision}:{CONFIG_FILE}"]
     if text is None:
@@ -167,10 +167,6 @@ class Authority:
         self._forge: PullRequestSource | None = None
         self.repo_root = repo_root
 
-    @property
-    def policy(self) -> object:
-        return self.rules.config.spec.policy
-
     def who(self, handle: str) -> Who:
         return resolve(self.rules.config.spec.policy, handle)
 
@@ -218,9 +214,7 @@ class Authority:
             )
         principal = signature.signer_email
         policy = self.rules.config.spec.policy
-        who = resolve(policy, principal)
-        if who.person is None and policy is not None and principal in policy.people:
-            who = Who(handle=principal, person=principal, name=policy.people[principal].name)
+        who = resolve(policy, principal)  # an email, or a key of policy.people
         if who.person is None and signature.kind == "ssh":
             by_key = self._person_by_fingerprint(signature.key)
             if by_key is not None:

@@ -23,6 +23,7 @@ from pydantic import (
 from proxgit.models.base import ClusterName, Model, SecretRef
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
+DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
 URL_PATTERN = r"^https?://[^\s/]+(:\d+)?/?$"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -134,7 +135,7 @@ class Deletions(Model):
         ),
     )
     allowed_signers: str = Field(
-        default=".proxgit/allowed_signers",
+        default=DEFAULT_ALLOWED_SIGNERS,
         description="SSH allowed-signers file, relative to the repository root.",
     )
     gpg_keyring: str | None = Field(

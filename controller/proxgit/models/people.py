@@ -36,9 +36,6 @@ class Who:
         """The same person: by the people directory when both are listed, else by handle."""
         if self.person is not None and other.person is not None:
             return self.person == other.person
-        if self.person is not None or other.person is not None:
-            # One is listed and the other is not: compare the handles themselves.
-            return _norm(self.handle) == _norm(other.handle)
         return _norm(self.handle) == _norm(other.handle)
 
 

@@ -65,6 +65,7 @@ def _security(
     head_state: DesiredState,
     base_state: DesiredState | None,
 ) -> list[Finding]:
+    history = History(repo)
     signers = head_state.config.spec.deletions.allowed_signers
     head_signers: str | None
     base_signers: str | None = None
@@ -72,9 +73,9 @@ def _security(
         path = repo / signers
         head_signers = path.read_text(encoding="utf-8") if path.is_file() else None
     else:
-        head_signers = History(repo).read(head, signers)
+        head_signers = history.read(head, signers)
     if base is not None and base_state is not None:
-        base_signers = History(repo).read(base, base_state.config.spec.deletions.allowed_signers)
+        base_signers = history.read(base, base_state.config.spec.deletions.allowed_signers)
     return security_findings(
         base_state.config if base_state else None,
         head_state.config,
