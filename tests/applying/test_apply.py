@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from proxgit.applying.lock import ClusterLock
 from proxgit.cli import main
-from proxgit.gitops import GitRepository, Identity
+from proxgit.git import GitRepository, Identity
 from tests.support import (
     BOB,
     DEBIAN_TEMPLATE,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from proxgit.errors import LockTimeout, ProxgitError
-from proxgit.gitops import GitRepository, Identity
+from proxgit.git import GitRepository, Identity
 
 LOCK_REF = "refs/proxgit/locks/{cluster}"
 DEFAULT_LEASE = timedelta(minutes=2)
