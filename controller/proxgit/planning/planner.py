@@ -17,6 +17,7 @@ from proxgit.models import Config, Container, Permission, VirtualMachine, format
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
+from proxgit.planning.migration import node_moved_warning, plan_migration
 from proxgit.planning.plan import (
     Action,
     DriftedGuest,
@@ -24,6 +25,7 @@ from proxgit.planning.plan import (
     FieldChange,
     Finding,
     GuestChange,
+    MigrationMode,
     Plan,
     UnmanagedGuest,
 )
@@ -142,6 +144,10 @@ def _plan_cluster(
                     )
                 )
                 change.action, change.fields = Action.noop, []
+            node_changed = base is not None and (
+                old is None or old.document.spec.node != guest.document.spec.node
+            )
+            _plan_node(change, guest, live_guest, cluster, node_changed, base is not None)
         _check_permission(change, config, actor)
         _secret_warnings(change, guest)
         _root_only_warnings(change, guest)
@@ -214,6 +220,57 @@ def _plan_cluster(
                 node=live_guest.node,
                 status=live_guest.status,
                 pending_deletion=live_guest.pending_deletion,
+            )
+        )
+
+
+def _plan_node(
+    change: GuestChange,
+    guest: DesiredGuest,
+    live: LiveGuest,
+    cluster: ClusterLive,
+    node_changed: bool,
+    has_base: bool,
+) -> None:
+    """A guest that runs elsewhere than its file says: a migration when this change
+    edited its ``node``, else a note that it stays where it runs (planning/migration.py)."""
+    spec = guest.document.spec
+    if spec.node == live.node or live.config is None:
+        return
+    if any(
+        b.code in ("vmid-in-use", "config-unread", "config-unreadable") for b in change.blockers
+    ):
+        return
+    if not node_changed:
+        change.warnings.append(node_moved_warning(live, spec.node, base=has_base))
+        return
+    migration, blockers = plan_migration(
+        live, spec.node, cluster, restart_policy=str(spec.restart_policy)
+    )
+    change.action = Action.migrate
+    change.migration = migration
+    effect = Effect.restart if migration.mode == MigrationMode.restart else Effect.live
+    change.fields.insert(
+        0, FieldChange(path="node", before=live.node, after=spec.node, effect=effect)
+    )
+    change.blockers.extend(blockers)
+    if not blockers:
+        how = {
+            MigrationMode.online: "online (the VM keeps running"
+            + (
+                "; disks on unshared storage are copied live)"
+                if migration.with_local_disks
+                else ")"
+            ),
+            MigrationMode.restart: "in restart mode (the container is shut down, moved and "
+            "started again: restartPolicy: IfRequired)",
+            MigrationMode.offline: "offline (the guest is stopped)",
+        }[migration.mode]
+        rest = "; then the other changes are made on " + spec.node if len(change.fields) > 1 else ""
+        change.warnings.append(
+            Finding(
+                code="migrate",
+                message=f"proxgit migrates it from {live.node} to {spec.node} {how}{rest}",
             )
         )
 
@@ -540,7 +597,7 @@ def _check_permission(change: GuestChange, config: Config, actor: list[str] | No
     if policy is None or actor is None or change.action == Action.noop:
         return
     suffix = "vm" if change.kind == "VirtualMachine" else "container"
-    needed = Permission(f"{change.action.value}_{suffix}")
+    needed = Permission(f"{change.action.permission_verb}_{suffix}")
     if any(
         roles_granting(config, resolve(policy, handle), needed, change.cluster) for handle in actor
     ):
@@ -625,6 +682,8 @@ def _merge_effect(plan: Plan, config: Config) -> None:
             continue
         counts = {a: sum(1 for c in changes if c.action == a) for a in Action}
         parts = [f"create {counts[Action.create]}", f"update {counts[Action.update]}"]
+        if counts[Action.migrate]:
+            parts.append(f"migrate {counts[Action.migrate]}")
         line = f"cluster {name}: {', '.join(parts)} guest(s)"
         if counts[Action.delete]:
             line += (
