@@ -479,23 +479,22 @@ class GuestExecutor:
         return state, f"{done}; {note}" if note else done
 
     def _confirm_on(self, kind: str, vmid: int, target: str) -> None:
-        """Wait until Proxmox lists the guest on ``target`` (an HA-managed guest's task
-        only queues the move); a task that said OK is not taken for a move."""
+        """Confirm Proxmox lists the guest on ``target``: a task that said OK is not
+        taken for a move. An HA-managed guest's task only queues the move for the HA
+        manager, so for one of those the listing is polled up to ``timeouts.task``."""
         limit = float(self.api.cluster.timeouts.task)
         start = time.monotonic()
         while True:
             listing = self.api.get("cluster/resources", expect=list, type="vm")
-            node = next(
-                (
-                    str(item.get("node"))
-                    for item in listing
-                    if isinstance(item, dict) and str(item.get("vmid")) == str(vmid)
-                ),
-                None,
+            item = next(
+                (i for i in listing if isinstance(i, dict) and str(i.get("vmid")) == str(vmid)),
+                {},
             )
+            node = str(item.get("node") or "") or None
             if node == target:
                 return
-            if time.monotonic() - start >= limit or self.api.cancel.wait(self.lock_poll):
+            waiting = bool(item.get("hastate")) and time.monotonic() - start < limit
+            if not waiting or self.api.cancel.wait(self.lock_poll):
                 raise GuestFailed(
                     f"the migration task ended, but Proxmox lists {kind} {vmid} on "
                     f"{node or 'no node'}, not {target}; the other changes were not written"
