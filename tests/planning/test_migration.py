@@ -357,3 +357,25 @@ def test_moving_a_guest_needs_the_update_permission() -> None:
     refused = build_plan(head, live(live_vm()), base=base, actor=["carol@example.com"])
     (blocker,) = refused.changes[0].blockers
     assert blocker.code == "permission-denied" and "update_vm" in blocker.message
+
+
+def test_a_vmid_used_by_another_guest_or_an_unreadable_config_is_never_migrated() -> None:
+    other = LiveGuest(vmid=101, type="lxc", name="web-01", node="pve1", status="running")
+    other.config = dict(CT_CONFIG)
+    plan = build_plan(
+        desired(vm_doc(vm("pve2"))), live(other), base=desired(vm_doc(vm())), clusters=["lab"]
+    )
+    change = plan.changes[0]
+    assert change.action == Action.noop and change.migration is None
+    assert codes(change) == {"vmid-in-use"}
+    unread = live_vm()
+    unread.config = None
+    change = moved(vm("pve2"), unread)
+    assert change.migration is None and codes(change) == {"config-unread"}
+
+
+def test_a_template_is_never_migrated() -> None:
+    template = live_vm()
+    template.template = True
+    change = moved(vm("pve2"), template)
+    assert change.migration is None and codes(change) == {"vmid-in-use"}
