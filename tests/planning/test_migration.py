@@ -379,3 +379,20 @@ def test_a_template_is_never_migrated() -> None:
     template.template = True
     change = moved(vm("pve2"), template)
     assert change.migration is None and codes(change) == {"vmid-in-use"}
+
+
+def test_a_running_vm_with_snapshots_and_local_disks_cannot_copy_them_live() -> None:
+    change = moved(vm("pve2"), live_vm(parent="before-upgrade"))
+    assert codes(change) == {"migrate-local-resource"}
+    assert "snapshots" in change.blockers[0].message
+    # stopped: offline migration copies them; on shared storage nothing is copied
+    stopped = moved(
+        vm("pve2", "  power: stopped\n"), live_vm(status="stopped", parent="before-upgrade")
+    )
+    assert not stopped.blockers
+    shared = moved(
+        vm("pve2", disk="ceph"),
+        live_vm(scsi0="ceph:vm-101-disk-0,size=32G", parent="before-upgrade"),
+        base_text=vm(disk="ceph"),
+    )
+    assert not shared.blockers

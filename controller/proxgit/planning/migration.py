@@ -14,8 +14,8 @@ What cannot move is a blocker, read from the guest's live config: host devices
 passed through by id (``hostpciN``, ``usbN: host=``, a container's ``devN``;
 a cluster resource ``mapping=`` moves), serial and parallel ports on host
 devices, physical disks and bind mounts (host paths; a container mount point
-marked ``shared=1`` moves), an ISO on a storage only the source node has; a
-target node that does not exist or is not online; a storage the guest uses
+marked ``shared=1`` moves), an ISO on a storage only the source node has,
+snapshots of a running VM whose disks would be copied live; a target node that does not exist or is not online; a storage the guest uses
 that the target node lacks.
 
 A guest whose ``node`` differs from its file although the file's ``node`` did
@@ -125,6 +125,18 @@ def plan_migration(
             )
         if not shared and not cdrom:
             local_disks = True
+    config = live.config or {}
+    if local_disks and mode == MigrationMode.online and config.get("parent"):
+        blockers.append(
+            Finding(
+                code="migrate-local-resource",
+                message=f"node {where}: the running VM has snapshots (current: "
+                f"{config['parent']}) and disks on storage the nodes do not share; Proxmox "
+                "can't copy those disks live: stop it for an offline move, or remove the "
+                "snapshots",
+                key="parent",
+            )
+        )
     migration = Migration(
         source=live.node,
         target=target,
