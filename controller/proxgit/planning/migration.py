@@ -15,8 +15,9 @@ passed through by id (``hostpciN``, ``usbN: host=``, a container's ``devN``;
 a cluster resource ``mapping=`` moves), serial and parallel ports on host
 devices, physical disks and bind mounts (host paths; a container mount point
 marked ``shared=1`` moves), an ISO on a storage only the source node has,
-snapshots of a running VM whose disks would be copied live; a target node that does not exist or is not online; a storage the guest uses
-that the target node lacks.
+snapshots of a running VM whose disks would be copied live; a target node
+that does not exist or is not online; a storage the guest uses that the
+target node lacks.
 
 A guest whose ``node`` differs from its file although the file's ``node`` did
 not change (HA or an operator moved it) is left where it runs, and the plan
