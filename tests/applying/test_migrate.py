@@ -20,7 +20,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from proxgit.cli import main
-from tests.support import DEBIAN_TEMPLATE, GitRepo, ct_path, ct_yaml, vm_path, vm_yaml
+from tests.support import (
+    DEBIAN_TEMPLATE,
+    TOKEN_SECRET,
+    GitRepo,
+    ct_path,
+    ct_yaml,
+    vm_path,
+    vm_yaml,
+)
 
 WEB = """\
 cores: 2
@@ -156,6 +164,8 @@ def test_running_vm_moves_online_copying_local_disks_then_plans_clean(
     again = run("plan", "--repo", str(merged.path), "--output", "json")
     assert again.exit_code == 0, again.output
     assert the_change(again, 101)["action"] == "noop" and the_change(again, 101)["warnings"] == []
+    journals = "".join(p.read_text() for p in (merged.path / ".proxgit" / "journal").glob("*"))
+    assert TOKEN_SECRET not in journals + planned.output + result.output
 
 
 def test_stopped_vm_moves_offline(merged: GitRepo, vm_moves: Any) -> None:
@@ -336,3 +346,47 @@ def test_a_migration_that_does_not_move_the_guest_is_not_taken_for_done(
     assert record["state"] == "failed"
     assert "lists qemu 101 on pve1, not pve2" in record["message"]
     assert not any(m == "PUT" for m, _ in writes(pve))  # memory was not written anywhere
+
+
+def test_first_apply_without_an_applied_revision_migrates_nothing(
+    merged: GitRepo, pve: Any
+) -> None:
+    """No applied revision yet: no base to show a node change, so no migration; the
+    guest's other fields are still converged where it runs."""
+    pve.add_vm(
+        101,
+        "web-01",
+        node="pve2",
+        config={
+            "cores": 1,
+            "memory": 2048,
+            "scsi0": "local-lvm:vm-101-disk-0,size=16G",
+            "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr0",
+        },
+    )
+    pve.guest(101).status = "running"
+    merge(merged, {vm_path("web-01"): vm_yaml("web-01", 101, extra=WEB)}, "Adopt web-01")
+    shown = run("plan", "--repo", str(merged.path), "--output", "text")
+    assert "vm 101 runs on pve2, its file says pve1; not migrated back" in shown.output
+    assert "without a base revision" in shown.output
+    pve.requests.clear()
+    result = apply(merged)
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["results"]
+    assert record["action"] == "update" and record["state"] == "pending-restart"
+    assert [p for _, p in writes(pve)] == ["/api2/json/nodes/pve2/qemu/101/config"]
+    assert pve.guest(101).node == "pve2"
+
+
+def test_target_without_the_guests_storage_is_blocked(merged: GitRepo, vm_moves: Any) -> None:
+    base = created(merged, {vm_path("web-01"): vm_yaml("web-01", 101, extra=WEB)})
+    vm_moves.storages["local-lvm"]["nodes"] = "pve1,pve3"  # storage.cfg: not on pve2
+    merge(merged, {vm_path("web-01"): vm_yaml("web-01", 101, node="pve2", extra=WEB)}, "Move")
+    planned = plan(merged, base)
+    assert planned.exit_code == 1
+    (blocker,) = the_change(planned, 101)["blockers"]
+    assert blocker["code"] == "migrate-storage-missing" and blocker["key"] == "scsi0"
+    assert "storage 'local-lvm', which is missing on node 'pve2'" in blocker["message"]
+    vm_moves.requests.clear()
+    assert apply(merged).exit_code == 1
+    assert writes(vm_moves) == [] and vm_moves.guest(101).node == "pve1"
