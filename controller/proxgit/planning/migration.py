@@ -147,6 +147,22 @@ def plan_migration(
     return migration, blockers
 
 
+def migration_note(migration: Migration, *, more: bool) -> Finding:
+    """The plan's one line on how the guest moves (and that its other changes follow)."""
+    how = {
+        MigrationMode.online: "online (the VM keeps running"
+        + ("; disks on unshared storage are copied live)" if migration.with_local_disks else ")"),
+        MigrationMode.restart: "in restart mode (the container is shut down, moved and "
+        "started again: restartPolicy: IfRequired)",
+        MigrationMode.offline: "offline (the guest is stopped)",
+    }[migration.mode]
+    rest = f"; then the other changes are made on {migration.target}" if more else ""
+    return Finding(
+        code="migrate",
+        message=f"proxgit migrates it from {migration.source} to {migration.target} {how}{rest}",
+    )
+
+
 def node_moved_warning(live: LiveGuest, declared: str, *, base: bool) -> Finding:
     """The note for a guest that runs elsewhere than its file says, left where it runs."""
     what = "vm" if live.type == "qemu" else "ct"

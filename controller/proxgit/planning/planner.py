@@ -17,7 +17,7 @@ from proxgit.models import Config, Container, Permission, VirtualMachine, format
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
-from proxgit.planning.migration import node_moved_warning, plan_migration
+from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
     Action,
     DriftedGuest,
@@ -255,24 +255,7 @@ def _plan_node(
     )
     change.blockers.extend(blockers)
     if not blockers:
-        how = {
-            MigrationMode.online: "online (the VM keeps running"
-            + (
-                "; disks on unshared storage are copied live)"
-                if migration.with_local_disks
-                else ")"
-            ),
-            MigrationMode.restart: "in restart mode (the container is shut down, moved and "
-            "started again: restartPolicy: IfRequired)",
-            MigrationMode.offline: "offline (the guest is stopped)",
-        }[migration.mode]
-        rest = "; then the other changes are made on " + spec.node if len(change.fields) > 1 else ""
-        change.warnings.append(
-            Finding(
-                code="migrate",
-                message=f"proxgit migrates it from {live.node} to {spec.node} {how}{rest}",
-            )
-        )
+        change.warnings.append(migration_note(migration, more=len(change.fields) > 1))
 
 
 def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
