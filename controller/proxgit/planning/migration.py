@@ -174,8 +174,8 @@ def node_moved_warning(live: LiveGuest, declared: str, *, base: bool) -> Finding
     return Finding(
         code="node-moved",
         message=f"{what} {live.vmid} runs on {live.node}, its file says {declared}; not "
-        f"migrated back because {why}. To keep it there, set spec.node: {live.node}; "
-        f"to move it, migrate it in Proxmox or change spec.node in a later commit",
+        f"migrated back because {why}. Set spec.node: {live.node} to record where it "
+        f"runs, or migrate it back in Proxmox",
     )
 
 
