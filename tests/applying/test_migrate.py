@@ -390,3 +390,37 @@ def test_target_without_the_guests_storage_is_blocked(merged: GitRepo, vm_moves:
     vm_moves.requests.clear()
     assert apply(merged).exit_code == 1
     assert writes(vm_moves) == [] and vm_moves.guest(101).node == "pve1"
+
+
+def test_a_migration_finished_since_the_plan_is_not_started_again(
+    merged: GitRepo, pve: Any
+) -> None:
+    """A migration that outlasted an earlier apply's wait ends while the next apply
+    runs: that apply finds the guest on the target, sends no second migrate, and
+    writes the other changes there."""
+    from proxgit.applying.executor import GuestExecutor, execute_change
+    from proxgit.applying.secrets import SecretBox
+    from proxgit.planning.run import run_plan
+    from proxgit.proxmox.client import ProxmoxClient
+
+    base = created(merged, {vm_path("web-01"): vm_yaml("web-01", 101, extra=WEB)})
+    bigger = WEB.replace("memory: 2048", "memory: 3072")
+    merge(merged, {vm_path("web-01"): vm_yaml("web-01", 101, node="pve2", extra=bigger)}, "Move")
+    planned = run_plan(merged.path, base=base)
+    (change,) = [c for c in planned.plan.changes if c.vmid == 101]
+    assert change.action == "migrate"
+    pve.guest(101).node = "pve2"  # the earlier migration finishes now
+    pve.requests.clear()
+    settings = planned.head.config.spec.clusters["lab"]
+    executor = GuestExecutor(ProxmoxClient("lab", settings, secret=TOKEN_SECRET), SecretBox(None))
+    result = execute_change(
+        executor,
+        change,
+        planned.head.guests[("lab", 101)].document,
+        planned.live.clusters["lab"].guests[101],
+        [],
+    )
+    assert result.state == "pending-restart", result.message
+    assert result.message.startswith("already on pve2; ")
+    assert [(m, p) for m, p in writes(pve)] == [("PUT", "/api2/json/nodes/pve2/qemu/101/config")]
+    assert str(pve.guest(101).pending.get("memory") or pve.guest(101).config["memory"]) == "3072"

@@ -437,7 +437,14 @@ class GuestExecutor:
         kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
         source, target, vmid = migration.source, migration.target, live.vmid
         path = f"nodes/{source}/{kind}/{vmid}"
-        self._wait_unlocked(path, self._read_config(path))
+        try:
+            self._wait_unlocked(path, self._read_config(path))
+        except ProxmoxError:
+            # a migration that outlasted an earlier apply's wait finished since the plan
+            if self._node_of(vmid)[0] != target:
+                raise
+            self.progress(f"{path}: already on {target}")
+            return self._after_move(document, live, change, f"already on {target}")
         status = str(self.api.get(f"{path}/status/current", expect=dict).get("status", ""))
         running = status == "running"
         if running != (migration.mode != MigrationMode.offline):
@@ -462,14 +469,21 @@ class GuestExecutor:
         self._wait(source, self.api.post(f"{path}/migrate", **params), f"migrate to {target}")
         self._confirm_on(kind, vmid, target)
         done = f"migrated from {source} to {target} ({migration.mode.value})"
+        return self._after_move(document, live, change, done)
+
+    def _after_move(
+        self, document: VirtualMachine | Container, live: LiveGuest, change: GuestChange, done: str
+    ) -> tuple[GuestState, str]:
+        """The plan's other changes, written on the node the guest now runs on."""
+        assert change.migration is not None
         rest = [f for f in change.fields if f.path != "node"]
         if not rest:
             return GuestState.succeeded, done
         moved = LiveGuest(
-            vmid=vmid,
+            vmid=live.vmid,
             type=live.type,
             name=live.name,
-            node=target,
+            node=change.migration.target,
             status=live.status,
             pool=live.pool,
             config=live.config,
@@ -478,6 +492,14 @@ class GuestExecutor:
         state, note = self.update(document, moved, rest)
         return state, f"{done}; {note}" if note else done
 
+    def _node_of(self, vmid: int) -> tuple[str | None, bool]:
+        """Where ``/cluster/resources`` lists the guest, and whether HA manages it."""
+        listing = self.api.get("cluster/resources", expect=list, type="vm")
+        item = next(
+            (i for i in listing if isinstance(i, dict) and str(i.get("vmid")) == str(vmid)), {}
+        )
+        return (str(item.get("node") or "") or None), bool(item.get("hastate"))
+
     def _confirm_on(self, kind: str, vmid: int, target: str) -> None:
         """Confirm Proxmox lists the guest on ``target``: a task that said OK is not
         taken for a move. An HA-managed guest's task only queues the move for the HA
@@ -485,15 +507,10 @@ class GuestExecutor:
         limit = float(self.api.cluster.timeouts.task)
         start = time.monotonic()
         while True:
-            listing = self.api.get("cluster/resources", expect=list, type="vm")
-            item = next(
-                (i for i in listing if isinstance(i, dict) and str(i.get("vmid")) == str(vmid)),
-                {},
-            )
-            node = str(item.get("node") or "") or None
+            node, ha = self._node_of(vmid)
             if node == target:
                 return
-            waiting = bool(item.get("hastate")) and time.monotonic() - start < limit
+            waiting = ha and time.monotonic() - start < limit
             if not waiting or self.api.cancel.wait(self.lock_poll):
                 raise GuestFailed(
                     f"the migration task ended, but Proxmox lists {kind} {vmid} on "
