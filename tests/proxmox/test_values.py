@@ -135,3 +135,39 @@ def test_live_guest_view_reads_memory_current() -> None:
     guest = LiveGuest(vmid=1, type="qemu", name="a", node="n", status="stopped")
     guest.config = {"memory": "current=1024,", "cores": "1"}
     assert guest.view()["memory"] == 1024
+
+
+def test_tags_keep_their_case_as_proxmox_does() -> None:
+    """Proxmox keeps a tag as written, drops duplicates ignoring case (datacenter.cfg
+    ``tag-style: case-sensitive=0``, the default) and sorts ignoring case."""
+    from proxgit.models.base import normalize_tags
+    from proxgit.proxmox.fields import key_for
+
+    assert normalize_tags(["web", "Prod", "prod", "DMZ"]) == ["DMZ", "Prod", "web"]
+    assert normalize_qemu_config({"tags": "Home;Media"})["tags"] == ["Home", "Media"]
+    assert normalize_lxc_config({"tags": "k8s;DMZ;Prod"})["tags"] == ["DMZ", "k8s", "Prod"]
+    tags = key_for("qemu", "tags")
+    assert tags is not None
+    assert tags.write({"": ["media", "Home"]}) == "Home;media"
+    # proxgit's own marker is not a user's tag, whatever its case
+    marked = normalize_qemu_config({"tags": "Web;Proxgit-Pending-Deletion"})
+    assert marked["tags"] == ["Web"]
+
+
+def test_a_tag_whose_case_differs_is_a_planned_change(repo: GitRepo, pve: Any) -> None:
+    pve.add_vm(
+        150, "tagged", node="pve1", config={"memory": 1024, "cores": 1, "tags": "Home;Media"}
+    )
+    imported = run(repo, "import", "--cluster", "lab", "--vmid", "150")
+    assert imported.exit_code == 0, imported.output
+    path = repo.path / vm_path("tagged")
+    text = path.read_text(encoding="utf-8")
+    assert "tags: [Home, Media]" in text, text
+    path.write_text(text.replace("tags: [Home, Media]", "tags: [home, Media]"))
+    result = run(repo, "plan", "--output", "json")
+    fields = [
+        (f["path"], f["before"], f["after"])
+        for c in json.loads(result.stdout)["changes"]
+        for f in c["fields"]
+    ]
+    assert fields == [("tags", ["Home", "Media"], ["home", "Media"])], result.stdout

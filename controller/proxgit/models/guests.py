@@ -119,6 +119,7 @@ _NOT_ON_BUS = {
 }
 Iops = Annotated[int, Field(ge=0)]
 Mbps = Annotated[float, Field(ge=0)]
+BurstSeconds = Annotated[int, Field(ge=1)]
 
 
 class Disk(Model):
@@ -143,6 +144,22 @@ class Disk(Model):
     mbps: Mbps | None = None
     mbps_rd: Mbps | None = None
     mbps_wr: Mbps | None = None
+    iops_max: Iops | None = Field(default=None, description="Burst ceiling (iops).")
+    iops_rd_max: Iops | None = None
+    iops_wr_max: Iops | None = None
+    iops_max_length: BurstSeconds | None = Field(
+        default=None, description="Seconds a burst may last (iops_max_length)."
+    )
+    iops_rd_max_length: BurstSeconds | None = None
+    iops_wr_max_length: BurstSeconds | None = None
+    mbps_max: Mbps | None = Field(default=None, description="Burst ceiling (MB/s).")
+    mbps_rd_max: Mbps | None = None
+    mbps_wr_max: Mbps | None = None
+    mbps_max_length: BurstSeconds | None = Field(
+        default=None, description="Seconds a MB/s burst may last (Proxmox's bps_max_length)."
+    )
+    mbps_rd_max_length: BurstSeconds | None = None
+    mbps_wr_max_length: BurstSeconds | None = None
 
 
 class NicModel(StrEnum):
@@ -271,6 +288,10 @@ class EfiDisk(Model):
     )
     pre_enrolled_keys: bool | None = Field(
         default=None, description="Enroll Microsoft's Secure Boot keys at creation."
+    )
+    ms_cert: Literal["2011", "2023", "2023w", "2023k"] | None = Field(
+        default=None,
+        description="Which Microsoft UEFI CA the enrolled keys hold (ms-cert; PVE 9).",
     )
 
 

@@ -62,7 +62,7 @@ def _num(value: Any) -> str:
 
 
 def split_tags(value: Any) -> list[str]:
-    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted, lower-cased list it stores."""
+    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted list it stores, case kept."""
     if isinstance(value, list | tuple):
         return normalize_tags([str(t) for t in value])
     text = str(value or "")
@@ -73,7 +73,7 @@ def split_tags(value: Any) -> list[str]:
 
 def visible_tags(tags: list[str]) -> list[str]:
     """Tags a user manages: proxgit's own marker tag is not part of the spec."""
-    return [t for t in tags if t != PENDING_DELETION_TAG]
+    return [t for t in tags if t.lower() != PENDING_DELETION_TAG]
 
 
 def split_ssh_keys(value: str) -> list[str]:
@@ -152,6 +152,7 @@ class Key:
     effect: str = "restart"
     new_effect: str | None = None  # effect when the slot is added to a running guest
     root_only: bool = False  # only root@pam may set it (plan warns)
+    file_only: bool = False  # the API can't write it (raw lxc.* lines): import reports it
     why: str = ""  # for carried and owned keys: why they are not typed
     # custom parse/write for formats the generic property string can't express
     parse_fn: Callable[[Key, str, Any], FlatView | None] | None = None
@@ -424,6 +425,19 @@ _DISK_SUBS = (
     Sub("mbps", "number", path="mbps", codec=NUM),
     Sub("mbps_rd", "number", path="mbpsRd", codec=NUM),
     Sub("mbps_wr", "number", path="mbpsWr", codec=NUM),
+    # bursts: the ceiling, and for how many seconds it may be held
+    Sub("iops_max", "integer", path="iopsMax", codec=INT),
+    Sub("iops_rd_max", "integer", path="iopsRdMax", codec=INT),
+    Sub("iops_wr_max", "integer", path="iopsWrMax", codec=INT),
+    Sub("iops_max_length", "integer", path="iopsMaxLength", codec=INT, minimum=1),
+    Sub("iops_rd_max_length", "integer", path="iopsRdMaxLength", codec=INT, minimum=1),
+    Sub("iops_wr_max_length", "integer", path="iopsWrMaxLength", codec=INT, minimum=1),
+    Sub("mbps_max", "number", path="mbpsMax", codec=NUM),
+    Sub("mbps_rd_max", "number", path="mbpsRdMax", codec=NUM),
+    Sub("mbps_wr_max", "number", path="mbpsWrMax", codec=NUM),
+    Sub("bps_max_length", "integer", path="mbpsMaxLength", codec=INT, minimum=1),
+    Sub("bps_rd_max_length", "integer", path="mbpsRdMaxLength", codec=INT, minimum=1),
+    Sub("bps_wr_max_length", "integer", path="mbpsWrMaxLength", codec=INT, minimum=1),
     # kept as live has them, never typed (yet): written back untouched
     Sub("media", enum=("cdrom", "disk")),
 )
@@ -601,7 +615,9 @@ QEMU: tuple[Key, ...] = (
             Sub("pre-enrolled-keys", "boolean", path="preEnrolledKeys", codec=BOOL,
                 effect="create-only"),
             Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
-            Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
+            Sub("size", generated=True),
+            Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k"), path="msCert",
+                effect="create-only"))),
     _carried("freeze"), _typed("hookscript", effect="live", root_only=True),
     Key("hostpci", "typed", path="hostpci.{slot}", count=16, subs=(
         Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
@@ -671,7 +687,7 @@ LXC: tuple[Key, ...] = (
     Key("net", "typed", path="networks.{slot}", subs=_LXC_NIC_SUBS, count=32, effect="live",
         new_effect="live"),
     *_SHARED_OWNED,
-    _owned("lxc", "raw lxc.* lines: only editable in the file on the node"),
+    _owned("lxc", "raw lxc.* lines: only editable in the file on the node", file_only=True),
     _typed("arch", enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
     _typed("cmode", enum=("shell", "console", "tty")),
     _typed("console", codec=BOOL, type="boolean"),
@@ -841,10 +857,13 @@ def untyped_subkeys(kind: str, config_key: str, raw: Any) -> list[str]:
         return []
     default = _volume_key(row)
     props = parse_property_string(str(raw), default)
+    cloud_init = "cloudinit" in props.get(default or "", "")
     found = []
     for name in props:
         if name == default or (row.parse_fn is _qemu_nic_parse and name in _NIC_MODELS):
             continue
+        if cloud_init and name == "media":
+            continue  # Proxmox makes the cloud-init drive a cdrom itself
         sub = row.sub(name)
         if sub is None or (sub.path is None and not sub.generated):
             found.append(name)
