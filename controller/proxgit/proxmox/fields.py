@@ -133,6 +133,9 @@ class Sub:
     generated: bool = False  # Proxmox fills it in when not given (MACs): never imported
     virtual: bool = False  # proxgit's view only, not a Proxmox sub-key (a volume's storage)
     effect: str | None = None  # overrides the key's effect for a change of this sub-key
+    # what Proxmox takes when the sub-key is absent, where that is not false/0/empty
+    # (``backup``, ``replicate``, ``rombar``): an absent live value is compared as it
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class Key:
     new_effect: str | None = None  # effect when the slot is added to a running guest
     root_only: bool = False  # only root@pam may set it (plan warns)
     file_only: bool = False  # the API can't write it (raw lxc.* lines): import reports it
+    default: Any = None  # what Proxmox takes when the key is absent (see Sub.default)
     why: str = ""  # for carried and owned keys: why they are not typed
     # custom parse/write for formats the generic property string can't express
     parse_fn: Callable[[Key, str, Any], FlatView | None] | None = None
@@ -413,9 +417,9 @@ _DISK_SUBS = (
     Sub("discard", enum=("ignore", "on"), path="discard", codec=DISCARD),
     Sub("iothread", "boolean", path="iothread", codec=BOOL),
     Sub("cache", enum=_CACHE, path="cache"),
-    Sub("backup", "boolean", path="backup", codec=BOOL),
+    Sub("backup", "boolean", path="backup", codec=BOOL, default=True),
     Sub("aio", enum=("native", "threads", "io_uring"), path="aio"),
-    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL, default=True),
     Sub("serial", path="serial"),
     Sub("ro", "boolean", path="ro", codec=BOOL),
     Sub("queues", "integer", minimum=2, path="queues", codec=INT),
@@ -490,7 +494,7 @@ _LXC_NIC_SUBS = (
 _MOUNT_OPTION_SUBS = (
     Sub("acl", "boolean", path="acl", codec=BOOL),
     Sub("quota", "boolean", path="quota", codec=BOOL),
-    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL, default=True),
     Sub("shared", "boolean", path="shared", codec=BOOL),
     Sub("mountoptions", path="mountoptions"),
 )
@@ -572,7 +576,7 @@ QEMU: tuple[Key, ...] = (
     Key("agent", "typed", path="agent", subs=(
         Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
         Sub("fstrim_cloned_disks", "boolean", path="fstrim", codec=BOOL),
-        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL),
+        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL, default=True),
         Sub("type", enum=("virtio", "isa"), path="type"))),
     *(Key(bus, "typed", path="disks.{slot}", subs=disk_subs(bus), count=count,
           effect="restart", new_effect="hotplug:disk",
@@ -589,7 +593,8 @@ QEMU: tuple[Key, ...] = (
     _typed("cicustom", path="cloudInit.cicustom", effect="live"),
     _typed("citype", path="cloudInit.citype", enum=("configdrive2", "nocloud", "opennebula"),
            effect="live"),
-    _typed("ciupgrade", path="cloudInit.upgrade", codec=BOOL, type="boolean", effect="live"),
+    _typed("ciupgrade", path="cloudInit.upgrade", codec=BOOL, type="boolean", effect="live",
+           default=True),
     Key("cipassword", "secret", path="cloudInit.passwordFrom", effect="live",
         why="a secret: written from cloudInit.passwordFrom, never read back"),
     *_SHARED_OWNED,
@@ -622,7 +627,7 @@ QEMU: tuple[Key, ...] = (
     Key("hostpci", "typed", path="hostpci.{slot}", count=16, subs=(
         Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
         Sub("pcie", "boolean", path="pcie", codec=BOOL),
-        Sub("rombar", "boolean", path="rombar", codec=BOOL),
+        Sub("rombar", "boolean", path="rombar", codec=BOOL, default=True),
         Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
         Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
         Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
@@ -668,7 +673,7 @@ LXC: tuple[Key, ...] = (
     _typed("hostname", effect="restart"),
     _typed("cores", codec=INT, type="integer", minimum=1, maximum=8192, effect="live"),
     _typed("memory", codec=INT, type="integer", minimum=16, effect="live"),
-    _typed("swap", codec=INT, type="integer", minimum=0, effect="live"),
+    _typed("swap", codec=INT, type="integer", minimum=0, effect="live", default=512),
     _typed("unprivileged", codec=BOOL, type="boolean", effect="create-only"),
     _typed("nameserver"),
     _typed("searchdomain"),
@@ -690,7 +695,7 @@ LXC: tuple[Key, ...] = (
     _owned("lxc", "raw lxc.* lines: only editable in the file on the node", file_only=True),
     _typed("arch", enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
     _typed("cmode", enum=("shell", "console", "tty")),
-    _typed("console", codec=BOOL, type="boolean"),
+    _typed("console", codec=BOOL, type="boolean", default=True),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=8192, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=0, maximum=500000, effect="live"),
     _carried("debug"),
@@ -702,7 +707,7 @@ LXC: tuple[Key, ...] = (
         Sub("deny-write", "boolean", path="denyWrite", codec=BOOL))),
     _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live", root_only=True),
     _typed("timezone"),
-    _typed("tty", codec=INT, type="integer", minimum=0, maximum=6),
+    _typed("tty", codec=INT, type="integer", minimum=0, maximum=6, default=2),
 )
 # fmt: on
 
@@ -781,6 +786,19 @@ def generated(kind: str, path: str) -> bool:
         return False
     sub = found.key.sub_for_path(found.subpath)
     return sub is not None and sub.generated
+
+
+def absent_value(kind: str, path: str) -> Any:
+    """What Proxmox takes for ``path`` when its config leaves the key or sub-key out,
+    where that is not false/0/empty (``backup`` and ``replicate`` of a disk are on,
+    a container's ``swap`` is 512); None when the table records nothing."""
+    found = resolve(kind, path)
+    if found is None:
+        return None
+    if not found.subpath:
+        return found.key.default
+    sub = found.key.sub_for_path(found.subpath)
+    return None if sub is None else sub.default
 
 
 EXTRA = "extraConfig"
