@@ -321,6 +321,10 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
                 f"{slot}: {_excerpt(config.get(slot))} not carried: a NIC without a bridge "
                 "can't be declared"
             )
+    if guest.type == "lxc" and "unprivileged" not in spec:
+        # a privileged container: said so, or a guest created from the document would
+        # get the create default (unprivileged in Proxmox's GUI, and in fakepve)
+        spec["unprivileged"] = False
     not_carried, owned = _not_carried(guest.type, config)
     left_out.extend(not_carried)
     for group in ("disks", "mountpoints", "networks"):
