@@ -171,3 +171,75 @@ def test_a_tag_whose_case_differs_is_a_planned_change(repo: GitRepo, pve: Any) -
         for f in c["fields"]
     ]
     assert fields == [("tags", ["Home", "Media"], ["home", "Media"])], result.stdout
+
+
+# Garbage a hand-edited config file could hold, across kinds of keys: (kind, vmid, key, raw).
+GARBAGE = [
+    ("qemu", 160, "cpulimit", "fast"),
+    ("qemu", 161, "net0", "virtio=BC:24:11:00:01:61,bridge=vmbr0,tag=x"),
+    ("qemu", 162, "scsi0", "local-lvm:vm-162-disk-0,size=huge"),
+    ("qemu", 163, "rng0", "source=/dev/urandom,max_bytes=many"),
+    ("qemu", 164, "numa0", "cpus=0-3,memory=lots"),
+    ("qemu", 165, "vga", "qxl,memory=big"),
+    ("lxc", 360, "rootfs", "local-lvm:vm-360-disk-0,size=??"),
+    ("lxc", 361, "net0", "name=eth0,bridge=vmbr0,mtu=abc"),
+    ("lxc", 362, "dev0", "/dev/dri/card0,gid=video"),
+    ("lxc", 363, "tty", "many"),
+]
+
+
+def test_garbage_values_are_findings_of_their_guest_only(repo: GitRepo, pve: Any) -> None:
+    """Each unreadable value is a finding for its guest (code, key, raw value); the
+    healthy guest beside them is imported, planned and applied as usual."""
+    from tests.applying.test_apply import apply
+    from tests.support import ct_path, ct_yaml
+
+    repo.git("push", "--quiet", "origin", "main")
+    pve.add_vm(150, "healthy", node="pve1", config={"memory": 1024, "cores": 1})
+    files = {}
+    for kind, vmid, key, raw in GARBAGE:
+        name = f"junk-{vmid}"
+        if kind == "qemu":
+            config: dict[str, Any] = {"memory": 1024, "cores": 1, key: raw}
+            pve.add_vm(vmid, name, node="pve1", config=config)
+            files[vm_path(name)] = vm_yaml(name, vmid, extra="cores: 1\n")
+        else:
+            config = {
+                "hostname": name,
+                "memory": 512,
+                "ostype": "debian",
+                "rootfs": f"local-lvm:vm-{vmid}-disk-0,size=8G",
+                key: raw,
+            }
+            pve.add_ct(vmid, name, node="pve1", config=config, defaults=False)
+            files[ct_path(name)] = ct_yaml(name, vmid, extra="memory: 512\n")
+
+    result = run(repo, "import", "--cluster", "lab", "--all-unmanaged")
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    for _, vmid, key, raw in GARBAGE:
+        assert f"vmid {vmid} (junk-{vmid}) not imported: vmid {vmid}: config key {key}: " in (
+            result.output
+        )
+        assert repr(raw) in result.output
+    assert "wrote clusters/lab/vms/healthy.yaml" in result.output
+
+    repo.commit(files, "Declare the guests with unreadable values")
+    repo.git("push", "--quiet", "origin", "main")
+    plan = run(repo, "plan", "--output", "json")
+    assert plan.exit_code == 1
+    changes = {c["vmid"]: c for c in json.loads(plan.stdout)["changes"]}
+    assert changes[150]["action"] == "noop" and not changes[150]["blockers"]
+    for _, vmid, key, raw in GARBAGE:
+        [blocker] = changes[vmid]["blockers"]
+        assert (blocker["code"], blocker["key"], blocker["value"]) == (
+            "config-unreadable",
+            key,
+            raw,
+        ), blocker
+    applied = apply(repo)
+    assert "internal error" not in applied.output and "Traceback" not in applied.output
+    for _, vmid, _, _ in GARBAGE:
+        assert f"junk-{vmid} (vmid {vmid})" in applied.output, applied.output
+    for command in ("drift", "reflect"):
+        assert "internal error" not in run(repo, command).output

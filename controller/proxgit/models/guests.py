@@ -294,6 +294,11 @@ class EfiDisk(Model):
         description="Which Microsoft UEFI CA the enrolled keys hold (ms-cert; PVE 9).",
     )
 
+    @field_validator("ms_cert", mode="before")
+    @classmethod
+    def _ms_cert_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class TpmState(Model):
     """The TPM state volume (``tpmstate0``), e.g. for Windows 11."""
@@ -569,6 +574,17 @@ class VirtualMachineSpec(GuestSpec):
                 f"balloon {self.balloon} is above memory {self.memory}; Proxmox refuses a "
                 "minimum above the maximum"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _vcpus_within_cores(self) -> VirtualMachineSpec:
+        if self.vcpus is not None and (self.cores is not None or self.sockets is not None):
+            most = (self.cores or 1) * (self.sockets or 1)
+            if self.vcpus > most:
+                raise ValueError(
+                    f"vcpus {self.vcpus} is above sockets x cores ({most}); Proxmox can't "
+                    "start a VM with more vCPUs than it has"
+                )
         return self
 
     @field_validator("disks")
