@@ -243,3 +243,35 @@ def test_garbage_values_are_findings_of_their_guest_only(repo: GitRepo, pve: Any
         assert f"junk-{vmid} (vmid {vmid})" in applied.output, applied.output
     for command in ("drift", "reflect"):
         assert "internal error" not in run(repo, command).output
+
+
+def test_turning_off_what_proxmox_takes_as_on_is_planned() -> None:
+    """``backup: false`` on a disk whose config has no ``backup=`` (Proxmox backs it up)
+    is a change; ``ssd: false`` against no ``ssd=`` is not (Proxmox's default is off)."""
+    from proxgit.loading import load_files
+    from proxgit.planning.planner import diff_guest
+    from tests.support import config_yaml
+
+    spec = (
+        "memory: 1024\ndisks:\n  scsi0: {storage: local-lvm, size: 8G, backup: false, "
+        "ssd: false}\nhostpci:\n  hostpci0: {mapping: gpu, rombar: false}\n"
+    )
+    state = load_files(
+        [
+            ("proxgit.yaml", config_yaml("https://127.0.0.1:8006", "/nonexistent")),
+            ("clusters/lab/vms/g.yaml", vm_yaml("g", 100, extra=spec)),
+        ]
+    )
+    document = state.guests["lab", 100].document
+    live = LiveGuest(vmid=100, type="qemu", name="g", node="pve1", status="running")
+    live.config = {
+        "name": "g",
+        "memory": 1024,
+        "scsi0": "local-lvm:vm-100-disk-0,size=8G",
+        "hostpci0": "mapping=gpu",
+    }
+    paths = sorted(change.path for change in diff_guest(document, live))
+    assert paths == ["disks.scsi0.backup", "hostpci.hostpci0.rombar"]
+    live.config["scsi0"] += ",backup=0"
+    live.config["hostpci0"] += ",rombar=0"
+    assert diff_guest(document, live) == []
