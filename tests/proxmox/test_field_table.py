@@ -353,7 +353,11 @@ def test_the_request_checker_sees_the_writes(pve: Any, repo: Any) -> None:
 
 # Sub-keys whose default PVE's schema does not state (a named format, or only in the
 # description), and that Proxmox takes as on when absent.
-_DEFAULT_ON = {("qemu", "hostpci", "rombar"), ("qemu", "scsi", "backup")}
+_DEFAULT_ON = {
+    ("qemu", "hostpci", "rombar"),
+    ("qemu", "scsi", "backup"),
+    ("qemu", "scsi", "detect_zeroes"),
+}
 
 
 @pytest.mark.parametrize("kind", KINDS)

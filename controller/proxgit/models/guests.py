@@ -160,6 +160,15 @@ class Disk(Model):
     )
     mbps_rd_max_length: BurstSeconds | None = None
     mbps_wr_max_length: BurstSeconds | None = None
+    detect_zeroes: bool | None = Field(
+        default=None, description="Detect writes of zeroes (Proxmox's default: on)."
+    )
+    werror: Literal["enospc", "ignore", "report", "stop"] | None = Field(
+        default=None, description="What the VM sees on a write error."
+    )
+    rerror: Literal["ignore", "report", "stop"] | None = Field(
+        default=None, description="What the VM sees on a read error."
+    )
 
 
 class NicModel(StrEnum):

@@ -442,6 +442,10 @@ _DISK_SUBS = (
     Sub("bps_max_length", "integer", path="mbpsMaxLength", codec=INT, minimum=1),
     Sub("bps_rd_max_length", "integer", path="mbpsRdMaxLength", codec=INT, minimum=1),
     Sub("bps_wr_max_length", "integer", path="mbpsWrMaxLength", codec=INT, minimum=1),
+    # Proxmox detects zero writes unless told not to
+    Sub("detect_zeroes", "boolean", path="detectZeroes", codec=BOOL, default=True),
+    Sub("werror", enum=("enospc", "ignore", "report", "stop"), path="werror"),
+    Sub("rerror", enum=("ignore", "report", "stop"), path="rerror"),
     # kept as live has them, never typed (yet): written back untouched
     Sub("media", enum=("cdrom", "disk")),
 )
