@@ -162,6 +162,8 @@ def import_command(
             )
         for line in guest.left_out:
             click.echo(f"  {line}")
+        if guest.owned:
+            click.echo(f"  set by Proxmox itself, so not declared: {', '.join(guest.owned)}")
     if not result.written and not result.not_imported:
         click.echo(f"cluster {cluster}: no unmanaged guests to import")
     else:

@@ -26,7 +26,7 @@ from tests.support import (
 WEB = """\
 cores: 2
 memory: 2048
-tags: [web, Prod]
+tags: [web, prod]
 description: Web frontend
 onboot: true
 disks:
@@ -146,7 +146,7 @@ def test_update_fields_with_effects(repo: GitRepo, pve: Any) -> None:
     changed = (
         WEB.replace("cores: 2", "cores: 4")
         .replace("size: 32G", "size: 40G")
-        .replace("tags: [web, Prod]", "tags: [web, prod, frontend]")
+        .replace("tags: [web, prod]", "tags: [web, prod, frontend]")
         + "  scsi1: {storage: local-lvm, size: 10G}\n"
     )
     changed = changed.replace("  scsi1:", "disks_extra_placeholder")

@@ -119,6 +119,7 @@ _NOT_ON_BUS = {
 }
 Iops = Annotated[int, Field(ge=0)]
 Mbps = Annotated[float, Field(ge=0)]
+BurstSeconds = Annotated[int, Field(ge=1)]
 
 
 class Disk(Model):
@@ -143,6 +144,31 @@ class Disk(Model):
     mbps: Mbps | None = None
     mbps_rd: Mbps | None = None
     mbps_wr: Mbps | None = None
+    iops_max: Iops | None = Field(default=None, description="Burst ceiling (iops).")
+    iops_rd_max: Iops | None = None
+    iops_wr_max: Iops | None = None
+    iops_max_length: BurstSeconds | None = Field(
+        default=None, description="Seconds a burst may last (iops_max_length)."
+    )
+    iops_rd_max_length: BurstSeconds | None = None
+    iops_wr_max_length: BurstSeconds | None = None
+    mbps_max: Mbps | None = Field(default=None, description="Burst ceiling (MB/s).")
+    mbps_rd_max: Mbps | None = None
+    mbps_wr_max: Mbps | None = None
+    mbps_max_length: BurstSeconds | None = Field(
+        default=None, description="Seconds a MB/s burst may last (Proxmox's bps_max_length)."
+    )
+    mbps_rd_max_length: BurstSeconds | None = None
+    mbps_wr_max_length: BurstSeconds | None = None
+    detect_zeroes: bool | None = Field(
+        default=None, description="Detect writes of zeroes (Proxmox's default: on)."
+    )
+    werror: Literal["enospc", "ignore", "report", "stop"] | None = Field(
+        default=None, description="What the VM sees on a write error."
+    )
+    rerror: Literal["ignore", "report", "stop"] | None = Field(
+        default=None, description="What the VM sees on a read error."
+    )
 
 
 class NicModel(StrEnum):
@@ -272,6 +298,15 @@ class EfiDisk(Model):
     pre_enrolled_keys: bool | None = Field(
         default=None, description="Enroll Microsoft's Secure Boot keys at creation."
     )
+    ms_cert: Literal["2011", "2023", "2023w", "2023k"] | None = Field(
+        default=None,
+        description="Which Microsoft UEFI CA the enrolled keys hold (ms-cert; PVE 9).",
+    )
+
+    @field_validator("ms_cert", mode="before")
+    @classmethod
+    def _ms_cert_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class TpmState(Model):
@@ -551,6 +586,17 @@ class VirtualMachineSpec(GuestSpec):
                 f"balloon {self.balloon} is above memory {self.memory}; Proxmox refuses a "
                 "minimum above the maximum"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _vcpus_within_cores(self) -> VirtualMachineSpec:
+        if self.vcpus is not None and (self.cores is not None or self.sockets is not None):
+            most = (self.cores or 1) * (self.sockets or 1)
+            if self.vcpus > most:
+                raise ValueError(
+                    f"vcpus {self.vcpus} is above sockets x cores ({most}); Proxmox can't "
+                    "start a VM with more vCPUs than it has"
+                )
         return self
 
     @field_validator("disks")

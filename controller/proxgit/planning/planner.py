@@ -29,7 +29,7 @@ from proxgit.planning.plan import (
     Plan,
     UnmanagedGuest,
 )
-from proxgit.proxmox.fields import EXTRA, root_only
+from proxgit.proxmox.fields import EXTRA, absent_value, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
@@ -444,7 +444,7 @@ def _diff(
     changes: list[FieldChange] = []
     for path in sorted(desired):
         want, have = desired[path], actual.get(path)
-        if _same(path, want, have):
+        if _same(live.type, path, want, have):
             continue
         parts = path.split(".")
         new_slot = len(parts) > 2 and not any(
@@ -462,11 +462,16 @@ def _diff(
     return changes
 
 
-def _same(path: str, want: Any, have: Any) -> bool:
+def _same(kind: str, path: str, want: Any, have: Any) -> bool:
     if want == have:
         return True
     if have is None:
-        # Proxmox leaves out keys at their defaults: false/0/empty mean the same.
+        # Proxmox leaves out keys at their defaults: false/0/empty, or the default the
+        # field table records (a disk's backup is on when absent, so backup: false is a
+        # change), mean the same.
+        default = absent_value(kind, path)
+        if default is not None:
+            return bool(want == default)
         return want in (False, 0, "", [], None)
     if isinstance(want, float) or isinstance(have, float):
         try:
@@ -522,6 +527,20 @@ def _update_findings(
                     code="create-only",
                     message=f"{item.path}: {item.before} -> {item.after}; Proxmox sets this "
                     "only when the volume or guest is created",
+                )
+            )
+        if (
+            kind == "lxc"
+            and actual.get("protection")
+            and item.path.startswith(("rootfs.", "mountpoints."))
+            and not item.path.endswith(".size")
+        ):
+            change.blockers.append(
+                Finding(
+                    code="protected",
+                    message=f"{item.path}: Proxmox refuses to change a mount point of a "
+                    "protected container; set protection: false in one change, then "
+                    "change the mount point",
                 )
             )
         if item.path == "unprivileged":

@@ -71,7 +71,7 @@ class LiveGuest:
 
     @property
     def pending_deletion(self) -> bool:
-        return PENDING_DELETION_TAG in self.tags
+        return any(t.lower() == PENDING_DELETION_TAG for t in self.tags)
 
     def view(self) -> FlatView:
         """The guest's config as a flat view in desired-spec paths (config must be read)."""
