@@ -16,9 +16,10 @@ from typing import Any
 import click
 
 from proxgit import __version__
-from proxgit.clitools import _fail, repo_option, user_errors
+from proxgit.clitools import _fail, finish, repo_option, user_errors
 from proxgit.commands_reflect import drift, import_command, reflect
 from proxgit.errors import InvalidRepository
+from proxgit.outcomes import Outcome
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +54,7 @@ def validate(path: Path | None, repo: Path, output: str) -> None:
             for problem in problems:
                 click.echo(str(problem), err=True)
             click.echo(f"{len(err.problems)} problem(s) found", err=True)
-        sys.exit(1)
+        finish(Outcome.blocked)
     vms = sum(1 for g in state.guests.values() if g.kind == "VirtualMachine")
     containers = len(state.guests) - vms
     if output == "json":
@@ -157,6 +158,13 @@ def schema(out_dir: Path, check: bool) -> None:
 )
 @click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
 @click.option(
+    "--sync",
+    is_flag=True,
+    help="Also put back drifted guests whose files did not change: what 'apply --sync' "
+    "would do (base: the last applied revision unless --base names one).",
+)
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters; repeatable.")
+@click.option(
     "--watch",
     "watch_files",
     is_flag=True,
@@ -177,6 +185,8 @@ def plan(
     sha: str | None,
     token: str | None,
     color: bool | None,
+    sync: bool,
+    clusters: tuple[str, ...],
     watch_files: bool,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
@@ -189,7 +199,9 @@ def plan(
         from proxgit.watching.local import watch_plan
 
         def render() -> str:
-            result = run_plan(repo, base=base, actor=list(actors) or None)
+            result = run_plan(
+                repo, base=base, actor=list(actors) or None, sync=sync, clusters=clusters
+            )
             return render_text(result.plan, color=sys.stdout.isatty() if color is None else color)
 
         def out(text: str) -> None:
@@ -209,7 +221,7 @@ def plan(
         )
         if actor is None:
             actor = pr_author(forge_settings).identities()
-    result = run_plan(repo, base=base, head=head, actor=actor)
+    result = run_plan(repo, base=base, head=head, actor=actor, sync=sync, clusters=clusters or None)
     the_plan = result.plan
     if output == "json":
         text = render_json(the_plan)
@@ -224,9 +236,7 @@ def plan(
         click.echo(text, nl=False)
     if forge_settings is not None:
         _publish(forge_settings, the_plan)
-    if the_plan.blocker_count:
-        sys.exit(1)
-    sys.exit(2 if the_plan.has_changes else 0)
+    finish(the_plan.outcome)
 
 
 def _publish(settings: Any, the_plan: Any) -> None:
@@ -268,6 +278,12 @@ def _publish(settings: Any, the_plan: Any) -> None:
     show_default=True,
     help="Seconds the cluster lock lives unless renewed (renewed every quarter of it).",
 )
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Also put back every declared guest whose live state drifted, not only those "
+    "the revision changed (same gates, lock, restart policy and journal).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @user_errors
 def apply(
@@ -277,6 +293,7 @@ def apply(
     push: bool,
     lock_timeout: float,
     lock_lease: float,
+    sync: bool,
     output: str,
 ) -> None:
     """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused,
@@ -284,7 +301,6 @@ def apply(
     import signal
     import threading
 
-    from proxgit.applying import RunState
     from proxgit.applying.run import ApplyOptions, apply_revision
 
     stop = threading.Event()
@@ -316,12 +332,12 @@ def apply(
                 lease=lock_lease,
                 stop=stop,
                 progress=lambda line: click.echo(line, err=True),
+                sync="all" if sync else None,
             ),
         )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    interrupted_code = 130 if signal.SIGINT in received else 143
     if received and not run.interrupted:
         run.interrupted = True
     if output == "json":
@@ -342,7 +358,7 @@ def apply(
             + (" (interrupted)" if run.interrupted else "")
         )
     if received:
-        sys.exit(interrupted_code)
+        sys.exit(130 if signal.SIGINT in received else 143)
     # Rejected and expired deletion requests are carried out on every apply too.
     from proxgit.deletions.executing import process_requests
 
@@ -355,8 +371,7 @@ def apply(
                 f"deletion request {decided.name}: {decided.state}; guest untagged and "
                 "request archived"
             )
-    if run.state in (RunState.failed, RunState.partial):
-        sys.exit(1)
+    finish(run.outcome)
 
 
 @main.group()
@@ -429,12 +444,8 @@ def deletions_list(repo: Path, output: str) -> None:
 def deletions_approve(request_id: str, repo: Path, sign: bool | None, push: bool) -> None:
     """Approve a request in a commit of your own, after checking it would count."""
     from proxgit.deletions.deciding import decide_locally
-    from proxgit.errors import GateRefused
 
-    try:
-        done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
-    except GateRefused as err:
-        _fail(err.message, 3)
+    done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
     click.echo(done.message)
 
 
@@ -450,14 +461,10 @@ def deletions_reject(
 ) -> None:
     """Reject a request, with a reason, in a commit of your own."""
     from proxgit.deletions.deciding import decide_locally
-    from proxgit.errors import GateRefused
 
     if not reason.strip():
         _fail("--reason must say why the guest must stay", 1)
-    try:
-        done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
-    except GateRefused as err:
-        _fail(err.message, 3)
+    done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
     click.echo(done.message)
 
 
@@ -481,12 +488,7 @@ def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
         click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
-    blocked = [o for o in run.outcomes if o.state == "blocked"]
-    gated = [o for o in blocked if o.gated]
-    if blocked and len(gated) < len(blocked):
-        sys.exit(1)
-    if gated or any(o.state == "refused" for o in run.outcomes):
-        sys.exit(3)
+    finish(run.outcome)
 
 
 @main.command()

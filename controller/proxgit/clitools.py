@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from proxgit.errors import InvalidRepository, ProxgitError
+from proxgit.outcomes import Outcome, exit_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +20,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def finish(outcome: Outcome) -> None:
+    """End the command with the exit code of its typed outcome (README's table)."""
+    sys.exit(exit_code(outcome))
 
 
 def user_errors(func: F) -> F:
@@ -31,7 +37,10 @@ def user_errors(func: F) -> F:
         except InvalidRepository as err:
             for problem in err.problems:
                 click.echo(str(problem), err=True)
-            _fail(f"the desired tree has {len(err.problems)} problem(s); run proxgit validate", 1)
+            _fail(
+                f"the desired tree has {len(err.problems)} problem(s); run proxgit validate",
+                err.exit_code,
+            )
         except ProxgitError as err:
             _fail(err.message, err.exit_code)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):

@@ -9,12 +9,12 @@ with ``main.add_command`` (after ``user_errors`` and ``repo_option`` exist in
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from proxgit.clitools import repo_option, user_errors
+from proxgit.clitools import finish, repo_option, user_errors
+from proxgit.outcomes import Outcome
 
 
 @click.command("reflect")
@@ -65,7 +65,7 @@ def reflect(
     else:
         for outcome in result.clusters:
             if outcome.error:
-                click.echo(f"cluster {outcome.cluster}: not read, snapshot kept: {outcome.error}")
+                click.echo(f"{outcome.error} (not read, snapshot kept)")
                 continue
             changes = outcome.changes
             what = changes.headline().split(": ", 1)[1] if changes and changes.any else "unchanged"
@@ -89,8 +89,7 @@ def reflect(
             click.echo(f"committed {result.commit[:12]}{pushed}")
         elif commit:
             click.echo("snapshot unchanged: nothing to commit")
-    if not result.ok:
-        sys.exit(1)
+    finish(Outcome.ok if result.ok else Outcome.failed)
 
 
 @click.command("drift")
@@ -123,9 +122,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
         out_file.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    if report.errors:
-        sys.exit(1)
-    sys.exit(2 if report.has_drift else 0)
+    finish(Outcome.failed if report.errors else Outcome.changes if report.has_drift else Outcome.ok)
 
 
 @click.command("import")
@@ -148,9 +145,7 @@ def import_command(
     result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
     if output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
-        if result.not_imported:
-            sys.exit(1)
-        return
+        finish(Outcome.failed if result.not_imported else Outcome.ok)
     for vmid, name, reason in result.not_imported:
         click.echo(f"vmid {vmid} ({name}) not imported: {reason}")
     for guest in result.written:
@@ -169,5 +164,4 @@ def import_command(
             f"{len(result.written)} document(s) written; review and commit them, "
             "then 'proxgit plan' shows no changes for these guests"
         )
-    if result.not_imported:
-        sys.exit(1)
+    finish(Outcome.failed if result.not_imported else Outcome.ok)

@@ -183,7 +183,7 @@ def import_guests(
     if cluster not in desired.config.spec.clusters:
         known = ", ".join(sorted(desired.config.spec.clusters)) or "none"
         raise ConfigError(f"--cluster {cluster}: not in proxgit.yaml (clusters: {known})")
-    factory = clients or client_factory(desired.config, repo)
+    factory = clients or client_factory(desired.config, repo, read_only=True)
     client = factory(cluster)
     live = ClusterLive(name=cluster)
     parse_resources(live, client.get("cluster/resources") or [])

@@ -41,6 +41,7 @@ class ProxmoxClient:
         *,
         base_dir: Path | None = None,
         secret: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.name = name
         self.cluster = cluster
@@ -48,15 +49,20 @@ class ProxmoxClient:
         self._lock = threading.Lock()
         # Set to stop waiting on tasks (an interrupted apply); shared by the run's threads.
         self.cancel = threading.Event()
-        user, _, token_name = cluster.token_id.partition("!")
+        # plan, drift, reflect and import use the cluster's read token when it names one
+        use_read = read_only and cluster.read_token_id is not None
+        self.token_id = cluster.read_token_id if use_read else cluster.token_id
+        ref = cluster.read_token_secret_from if use_read else cluster.token_secret_from
+        assert self.token_id is not None and ref is not None
+        field_name = "readTokenSecretFrom" if use_read else "tokenSecretFrom"
+        self.secret_source = (
+            f"{field_name} env {ref.env}" if ref.env else f"{field_name} file {ref.file}"
+        )
+        user, _, token_name = self.token_id.partition("!")
         token = (
             secret
             if secret is not None
-            else resolve_secret(
-                cluster.token_secret_from,
-                what=f"cluster '{name}' tokenSecretFrom",
-                base_dir=base_dir,
-            )
+            else resolve_secret(ref, what=f"cluster '{name}' {field_name}", base_dir=base_dir)
         )
         self.token_secret = token
         parts = urlsplit(cluster.url)
@@ -162,6 +168,11 @@ class ProxmoxClient:
             answer = getattr(resource, method.lower())(**params)
         except ResourceException as err:
             detail = _proxmox_message(err)
+            if err.status_code == 401:
+                detail += (
+                    f": Proxmox did not accept API token {self.token_id} (secret from "
+                    f"{self.secret_source}); check that the token exists and the secret matches"
+                )
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: {detail}",
                 cluster=self.name,

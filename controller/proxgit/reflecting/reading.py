@@ -115,7 +115,11 @@ def read_cluster_snapshot(
                 if vmid in reading.extras:
                     reading.extras[vmid].last_backup = backup
     except ProxgitError as err:
-        reading.live.error = err.message
+        prefix = f"cluster '{name}'"
+        reading.live.error = (
+            err.message if err.message.startswith(prefix) else f"{prefix}: {err.message}"
+        )
+        reading.live.error_kind = err.kind if isinstance(err, ProxmoxError) else "config"
     finally:
         reading.live.requests = client.request_count if client is not None else 0
     return reading

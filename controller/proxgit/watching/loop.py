@@ -22,6 +22,7 @@ from pathlib import Path
 
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
+from proxgit.outcomes import Outcome
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
 Log = Callable[[str], None]
@@ -165,6 +166,8 @@ class Watcher:
                     clusters=self.options.clusters,
                     push=self.options.push,
                     lock_wait=self.options.lock_wait,
+                    # guests whose syncPolicy (or cluster's) says selfHeal are put back
+                    sync="self-heal",
                 ),
             )
         except GateRefused as err:
@@ -180,8 +183,8 @@ class Watcher:
                 self.metrics.set_last_applied(outcome.cluster, run.revision)
         if run.results:
             self.log(f"watch: applied {run.revision[:12]}: {run.state.value}")
-        failed = [c for c in run.clusters if c.state.value in ("failed", "partial")]
-        if failed or run.state.value in ("failed", "partial"):
+        failed = [c for c in run.clusters if c.state.outcome == Outcome.failed]
+        if failed or run.state.outcome == Outcome.failed:
             detail = "; ".join(f"{c.cluster}: {c.message}" for c in failed if c.message)
             raise ProxgitError(f"apply {run.state.value}{': ' + detail if detail else ''}")
 
@@ -208,9 +211,8 @@ class Watcher:
         for cluster, count in waiting.items():
             self.metrics.set_pending_deletions(cluster, count)
         self.reported_pending = set(waiting)
-        blocked = [
-            o for o in run.outcomes if o.state == "blocked" and "refused by gate" not in o.message
-        ]
+        # a gate that keeps a request blocked is the operator's choice, not a failing step
+        blocked = [o for o in run.outcomes if o.outcome == Outcome.failed]
         if blocked:
             raise ProxgitError(f"deletion {blocked[0].name}: {blocked[0].message}")
 
@@ -233,7 +235,4 @@ class Watcher:
         if result.commit:
             self.log(f"watch: {result.message.splitlines()[0] if result.message else 'reflected'}")
         if not result.ok:
-            raise ProxgitError(
-                "reflect: "
-                + "; ".join(f"{c.cluster}: {c.error}" for c in result.clusters if c.error)
-            )
+            raise ProxgitError("reflect: " + "; ".join(c.error for c in result.clusters if c.error))
