@@ -6,6 +6,7 @@ apply (which re-plans at apply time) and the watch loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from proxgit.git import GitRepository, History
 from proxgit.loading import DesiredState, load_directory, load_revision
 from proxgit.planning.plan import Finding, Plan
 from proxgit.planning.planner import build_plan, heal_all, reads_for
-from proxgit.planning.security import security_findings
+from proxgit.planning.security import missing_secrets, security_findings
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory, read_live_state
 
@@ -79,6 +80,10 @@ def run_plan(
         heal=heal_all if sync else None,
     )
     plan.warnings.extend(_security(repo, head, base, head_state, base_state))
+    plan.warnings.extend(
+        missing_secrets(plan, head_state, os.environ, lambda name: _secret_file(repo, name))
+    )
+    plan.summarize()
     return PlanRun(plan=plan, head=head_state, base=base_state, live=live)
 
 
@@ -119,6 +124,11 @@ def last_applied(repo: Path, clusters: Iterable[str]) -> str | None:
     if History(repo).try_resolve(sha) is None:
         git.fetch(f"+{APPLIED_REF.format(cluster='*')}:{APPLIED_REF.format(cluster='*')}")
     return sha
+
+
+def _secret_file(repo: Path, name: str) -> bool:
+    path = Path(name)
+    return (path if path.is_absolute() else repo / path).is_file()
 
 
 def _head_sha(repo: Path) -> str | None:
