@@ -155,11 +155,13 @@ def load_gated(repo: Path, revision: str) -> DesiredState:
         ) from None
 
 
-def main_tip(repo: GitRepository, branch: str) -> str:
+def main_tip(repo: GitRepository, branch: str) -> tuple[str, str]:
+    """The main branch's tip and the ref it was read from (the remote's when there is one)."""
     if repo.has_remote():
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
-        return repo.resolve(f"{repo.remote}/{branch}")
-    return repo.resolve(branch)
+        ref = f"{repo.remote}/{branch}"
+        return repo.resolve(ref), ref
+    return repo.resolve(branch), branch
 
 
 def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
@@ -175,11 +177,16 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
             revision, head = foreign, load_gated(repo.path, foreign)
     check_apply_gate(head)
     branch = head.config.spec.main_branch
-    tip = main_tip(repo, branch)
+    tip, tip_ref = main_tip(repo, branch)
     if not repo.is_ancestor(revision, tip):
+        try:
+            unpushed = tip_ref != branch and repo.is_ancestor(revision, repo.resolve(branch))
+        except ProxgitError:
+            unpushed = False
         raise GateRefused(
-            f"refused by gate main-branch: {revision[:12]} is not on {branch} "
-            f"(tip {tip[:12]}); only merged revisions are applied",
+            f"refused by gate main-branch: {revision[:12]} is not on {tip_ref} "
+            f"(tip {tip[:12]}); only merged revisions are applied"
+            + (f"; it is on your local {branch}: push it first" if unpushed else ""),
             gate=Gate.main_branch,
         )
     actor = options.actor or repo.run("log", "-1", "--format=%ae", revision).strip()

@@ -153,6 +153,6 @@ class Plan(BaseModel):
             blockers=self.blocker_count,
             warnings=self.warning_count,
             drift=len(self.drift),
-            unmanaged=len(self.unmanaged),
+            unmanaged=sum(1 for g in self.unmanaged if not g.pending_deletion),
         )
         return self
