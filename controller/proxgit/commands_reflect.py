@@ -65,7 +65,9 @@ def reflect(
     else:
         for outcome in result.clusters:
             if outcome.error:
-                click.echo(f"{outcome.error} (not read, snapshot kept)")
+                prefix = f"cluster '{outcome.cluster}': "
+                why = outcome.error.removeprefix(prefix)
+                click.echo(f"{prefix}not read, snapshot kept: {why}")
                 continue
             changes = outcome.changes
             what = changes.headline().split(": ", 1)[1] if changes and changes.any else "unchanged"

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from proxgit import observe
 from proxgit.applying.deletion_requests import open_request
 from proxgit.applying.executor import GuestExecutor, execute_change
 from proxgit.applying.lock import DEFAULT_LEASE, ClusterLock, Interrupted
@@ -53,7 +54,7 @@ from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
-from proxgit.outcomes import Gate
+from proxgit.outcomes import Gate, Outcome
 from proxgit.planning.plan import Action, GuestChange, Plan
 from proxgit.planning.planner import (
     build_plan,
@@ -213,9 +214,12 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
             )
             continue
         try:
-            outcome, results = _apply_cluster(
-                repo, head, run, cluster, options, secrets, identity, make_client, stop
-            )
+            with observe.step(cluster, "apply") as step:
+                outcome, results = _apply_cluster(
+                    repo, head, run, cluster, options, secrets, identity, make_client, stop
+                )
+                if outcome.state.outcome == Outcome.failed:
+                    step.error = "guest-failed" if results else "failed"
         except LockTimeout:
             raise
         except Interrupted:
@@ -361,23 +365,25 @@ def _replan(
     sync: SyncMode,
 ) -> tuple[ClusterLive, Plan]:
     """Live state of the guests the plan needs, and the plan of one cluster against it."""
-    reads = reads_for(head, base)
-    live_cluster = read_cluster(
-        cluster,
-        fixed_client(client),
-        wanted=reads.guests.get(cluster, set()),
-        template_storages=reads.template_storages.get(cluster),
-    )
-    if not live_cluster.reachable:
-        raise ProxgitError(live_cluster.error or f"cluster '{cluster}': not read")
-    heal = {"all": heal_all, "self-heal": self_heal(head.config), None: None}[sync]
-    plan = build_plan(
-        head,
-        LiveState(clusters={cluster: live_cluster}),
-        base=base,
-        clusters=[cluster],
-        heal=heal,
-    )
+    with observe.step(cluster, "plan") as step:
+        reads = reads_for(head, base)
+        live_cluster = read_cluster(
+            cluster,
+            fixed_client(client),
+            wanted=reads.guests.get(cluster, set()),
+            template_storages=reads.template_storages.get(cluster),
+        )
+        if not live_cluster.reachable:
+            step.error = live_cluster.error_kind or "failed"
+            raise ProxgitError(live_cluster.error or f"cluster '{cluster}': not read")
+        heal = {"all": heal_all, "self-heal": self_heal(head.config), None: None}[sync]
+        plan = build_plan(
+            head,
+            LiveState(clusters={cluster: live_cluster}),
+            base=base,
+            clusters=[cluster],
+            heal=heal,
+        )
     return live_cluster, plan
 
 

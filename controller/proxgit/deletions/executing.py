@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from proxgit import observe
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
 from proxgit.applying.run import check_apply_gate, load_gated
@@ -206,7 +207,10 @@ def process_requests(
                 continue
         try:
             _gates(state, cluster, outcome.state)
-            with ClusterLock(repo, cluster, identity, wait=lock_wait):
+            with (
+                observe.step(cluster, "execute"),
+                ClusterLock(repo, cluster, identity, wait=lock_wait),
+            ):
                 client = make_client(cluster)
                 live = read_cluster(cluster, fixed_client(client), wanted={vmid})
                 if not live.reachable:

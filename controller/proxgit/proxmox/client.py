@@ -23,6 +23,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 
+from proxgit import observe
 from proxgit.errors import ConfigError, ProxmoxError
 from proxgit.models import Cluster
 from proxgit.secrets import resolve_secret
@@ -161,6 +162,19 @@ class ProxmoxClient:
         return self._call("DELETE", path, params)
 
     def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        started = time.monotonic()
+        outcome = "internal"
+        try:
+            answer = self._call_once(method, path, params)
+            outcome = "ok"
+            return answer
+        except ProxmoxError as err:
+            outcome = err.kind
+            raise
+        finally:
+            observe.request(self.name, method, outcome, time.monotonic() - started)
+
+    def _call_once(self, method: str, path: str, params: dict[str, Any]) -> Any:
         self._count(method)
         call = f"{method} /{path.lstrip('/')}"
         resource = self._api(path.lstrip("/"))

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxgit import observe
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import ClusterLive, LiveGuest
@@ -85,6 +86,13 @@ def read_cluster_snapshot(
     name: str, clients: ClientFactory, *, agent_addresses: bool = True
 ) -> ClusterReading:
     """Everything the snapshot of cluster ``name`` shows; see the module docstring."""
+    with observe.step(name, "reflect") as step:
+        reading = _read_snapshot(name, clients, agent_addresses)
+        step.error = reading.live.error_kind if reading.live.error else None
+    return reading
+
+
+def _read_snapshot(name: str, clients: ClientFactory, agent_addresses: bool) -> ClusterReading:
     reading = ClusterReading(name=name, live=ClusterLive(name=name))
     client: ProxmoxClient | None = None
     try:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxgit import observe
+from proxgit.applying.results import RunState
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
 from proxgit.outcomes import Outcome
@@ -66,34 +68,38 @@ class Watcher:
             server = serve_endpoints(self.metrics, host, port, self.options.ready_max_age)
             self.log(f"watch: endpoints on {server.url} (/healthz /readyz /metrics)")
         try:
-            self._ensure_clone()
-            while not stop.is_set():
-                if (
-                    self.options.max_iterations is not None
-                    and self.iterations >= self.options.max_iterations
-                ):
-                    break
-                if on_iteration is not None:
-                    on_iteration(self.iterations)
-                ok = self.iterate(stop)
-                self.iterations += 1
-                self.failures = 0 if ok else self.failures + 1
-                # after a failure: back off exponentially, capped, then back to the interval
-                delay = (
-                    self.options.interval
-                    if ok
-                    else min(
-                        self.options.max_backoff,
-                        self.options.backoff * 2 ** min(self.failures - 1, 10),
-                    )
-                )
-                if stop.wait(delay):
-                    break
+            with observe.listening(self.metrics):
+                self._loop(stop, on_iteration)
         finally:
             if server is not None:
                 server.close()
         self.log(f"watch: stopped after {self.iterations} iteration(s)")
         return self.iterations
+
+    def _loop(self, stop: threading.Event, on_iteration: Callable[[int], None] | None) -> None:
+        self._ensure_clone()
+        while not stop.is_set():
+            if (
+                self.options.max_iterations is not None
+                and self.iterations >= self.options.max_iterations
+            ):
+                break
+            if on_iteration is not None:
+                on_iteration(self.iterations)
+            ok = self.iterate(stop)
+            self.iterations += 1
+            self.failures = 0 if ok else self.failures + 1
+            # after a failure: back off exponentially, capped, then back to the interval
+            delay = (
+                self.options.interval
+                if ok
+                else min(
+                    self.options.max_backoff,
+                    self.options.backoff * 2 ** min(self.failures - 1, 10),
+                )
+            )
+            if stop.wait(delay):
+                break
 
     def iterate(self, stop: threading.Event) -> bool:
         started = time.monotonic()
@@ -132,6 +138,10 @@ class Watcher:
 
     def sync(self) -> None:
         """Fetch the main branch and put any unpushed proxgit commits on top of it."""
+        with observe.step("", "sync"):
+            self._sync()
+
+    def _sync(self) -> None:
         repo = GitRepository(self.options.workdir)
         branch = self.options.branch
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
@@ -174,6 +184,12 @@ class Watcher:
             self.log(f"watch: apply {err.message}")
             return
         for outcome in run.clusters:
+            if outcome.state == RunState.noop and not any(
+                r.cluster == outcome.cluster for r in run.results
+            ):
+                # nothing new: no apply ran, so none is counted (the revision is current)
+                self.metrics.set_last_applied(outcome.cluster, run.revision)
+                continue
             states: dict[str, int] = {}
             for result in run.results:
                 if result.cluster == outcome.cluster:
@@ -226,9 +242,7 @@ class Watcher:
         self.last_reflect = time.monotonic()
         for outcome in result.clusters:
             if outcome.error:
-                self.metrics.add_proxmox_error(outcome.cluster)
-                continue
-            self.metrics.add_proxmox_requests(outcome.cluster, "GET", outcome.requests)
+                continue  # its requests and error were counted as they happened
             self.metrics.set_drift(
                 outcome.cluster, sum(n for kind, n in outcome.drift.items() if kind != "in_sync")
             )
