@@ -16,7 +16,14 @@ from typing import Any
 import click
 
 from proxgit import __version__
-from proxgit.clitools import _fail, finish, repo_option, user_errors
+from proxgit.clitools import (
+    _fail,
+    finish,
+    progress_options,
+    progress_view,
+    repo_option,
+    user_errors,
+)
 from proxgit.commands_reflect import drift, import_command, reflect
 from proxgit.errors import InvalidRepository
 from proxgit.outcomes import Outcome
@@ -156,7 +163,11 @@ def schema(out_dir: Path, check: bool) -> None:
     help="Forge token; prefer the environment variable "
     "(PROXGIT_GITHUB_TOKEN, GITHUB_TOKEN, ...) so it stays out of shell history.",
 )
-@click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text view (default: on a terminal, unless NO_COLOR is set).",
+)
 @click.option(
     "--sync",
     is_flag=True,
@@ -191,6 +202,7 @@ def plan(
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
     from proxgit.planning.run import run_plan
+    from proxgit.progress import color_allowed
     from proxgit.rendering import render_json, render_markdown, render_text
 
     if watch_files:
@@ -202,7 +214,9 @@ def plan(
             result = run_plan(
                 repo, base=base, actor=list(actors) or None, sync=sync, clusters=clusters
             )
-            return render_text(result.plan, color=sys.stdout.isatty() if color is None else color)
+            return render_text(
+                result.plan, color=color_allowed(sys.stdout) if color is None else color
+            )
 
         def out(text: str) -> None:
             sys.stdout.write(text)
@@ -228,7 +242,7 @@ def plan(
     elif output == "markdown":
         text = render_markdown(the_plan)
     else:
-        use_color = color if color is not None else (out_file is None and sys.stdout.isatty())
+        use_color = color if color is not None else (out_file is None and color_allowed(sys.stdout))
         text = render_text(the_plan, color=use_color)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
@@ -285,6 +299,7 @@ def _publish(settings: Any, the_plan: Any) -> None:
     "the revision changed (same gates, lock, restart policy and journal).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def apply(
     repo: Path,
@@ -295,6 +310,8 @@ def apply(
     lock_lease: float,
     sync: bool,
     output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused,
     130 or 143 interrupted by SIGINT or SIGTERM (work journaled, lock released)."""
@@ -322,19 +339,20 @@ def apply(
         if threading.current_thread() is threading.main_thread()
     }
     try:
-        run = apply_revision(
-            repo,
-            ApplyOptions(
-                revision=revision,
-                clusters=clusters or None,
-                push=push,
-                lock_wait=lock_timeout,
-                lease=lock_lease,
-                stop=stop,
-                progress=lambda line: click.echo(line, err=True),
-                sync="all" if sync else None,
-            ),
-        )
+        with progress_view(verbose, quiet) as view:
+            run = apply_revision(
+                repo,
+                ApplyOptions(
+                    revision=revision,
+                    clusters=clusters or None,
+                    push=push,
+                    lock_wait=lock_timeout,
+                    lease=lock_lease,
+                    stop=stop,
+                    progress=view.note,
+                    sync="all" if sync else None,
+                ),
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -342,6 +360,11 @@ def apply(
         run.interrupted = True
     if output == "json":
         click.echo(run.model_dump_json(indent=2))
+    elif quiet:
+        click.echo(
+            f"apply {run.revision[:12]}: {run.state.value}"
+            + (" (interrupted)" if run.interrupted else "")
+        )
     else:
         for outcome in run.clusters:
             if outcome.message:
@@ -366,7 +389,7 @@ def apply(
         repo, execute=False, push=push, lock_wait=lock_timeout, clusters=clusters or None
     )
     for decided in requests.outcomes:
-        if decided.state in ("rejected", "expired") and output != "json":
+        if decided.state in ("rejected", "expired") and output != "json" and not quiet:
             click.echo(
                 f"deletion request {decided.name}: {decided.state}; guest untagged and "
                 "request archived"
@@ -472,12 +495,23 @@ def deletions_reject(
 @repo_option
 @click.option("--push/--no-push", default=False, help="Push the archive commit.")
 @click.option("--lock-timeout", default=300.0, show_default=True)
+@progress_options
 @user_errors
-def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
+def deletions_execute(
+    repo: Path, push: bool, lock_timeout: float, verbose: bool, quiet: bool
+) -> None:
     """Destroy approved guests; untag and archive rejected, expired and withdrawn requests."""
     from proxgit.deletions.executing import process_requests
 
-    run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    with progress_view(verbose, quiet):
+        run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    if quiet:
+        counts: dict[str, int] = {}
+        for outcome in run.outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        click.echo(f"deletions: {summary or 'no open deletion requests'}")
+        finish(run.outcome)
     shown: set[str] = set()
     for outcome in run.outcomes:
         for line in outcome.warnings:
@@ -523,6 +557,14 @@ def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
 )
 @click.option("--push/--no-push", default=True, show_default=True)
 @click.option("--max-iterations", type=int, default=None, help="Stop after N iterations.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="PROXGIT_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, message), for log collectors.",
+)
 @user_errors
 def watch(
     workdir: Path,
@@ -534,6 +576,7 @@ def watch(
     listen: str,
     push: bool,
     max_iterations: int | None,
+    log_format: str,
 ) -> None:
     """Follow the repository: apply, decide deletions, reflect; until SIGTERM."""
     import signal
@@ -560,13 +603,17 @@ def watch(
     )
     stop = threading.Event()
 
+    from proxgit.watching.logs import log_writer
+
+    log, log_error = log_writer(log_format)
+
     def on_signal(signum: int, _frame: object) -> None:
-        click.echo(f"watch: {signal.Signals(signum).name}: finishing the current step", err=True)
+        log(f"watch: {signal.Signals(signum).name}: finishing the current step")
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    Watcher(options, log=lambda line: click.echo(line, err=True)).run(stop)
+    Watcher(options, log=log, log_error=log_error).run(stop)
 
 
 @main.command()

@@ -13,6 +13,7 @@ import click
 
 from proxgit.errors import InvalidRepository, ProxgitError
 from proxgit.outcomes import Outcome, exit_code
+from proxgit.progress import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +57,22 @@ def user_errors(func: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def progress_options(func: F) -> F:
+    """``-v/--verbose`` (each Proxmox call too) and ``-q/--quiet`` (the summary only)."""
+    func = click.option(
+        "-q", "--quiet", is_flag=True, help="Print only the summary: no progress lines."
+    )(func)
+    return click.option(
+        "-v", "--verbose", is_flag=True, help="Also print each Proxmox API call as it ends."
+    )(func)
+
+
+def progress_view(verbose: bool, quiet: bool) -> Progress:
+    """Per-guest progress on stderr (live on a terminal, one line per change in CI)."""
+    stream = sys.stderr
+    return Progress(stream, verbose=verbose, quiet=quiet)
 
 
 repo_option: Callable[[F], F] = click.option(

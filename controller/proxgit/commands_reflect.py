@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.clitools import finish, repo_option, user_errors
+from proxgit.clitools import finish, progress_options, progress_view, repo_option, user_errors
 from proxgit.outcomes import Outcome
 
 
@@ -39,6 +39,7 @@ from proxgit.outcomes import Outcome
     help="Ask the guest agent of running VMs for their IP addresses (one call per such VM).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def reflect(
     repo: Path,
@@ -47,20 +48,27 @@ def reflect(
     commit: bool,
     agent_addresses: bool,
     output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Snapshot live state into snapshot/ and commit it when it changed: 0 ok, 1 error."""
     from proxgit.reflecting import ReflectOptions, reflect_repository
 
-    result = reflect_repository(
-        repo,
-        ReflectOptions(
-            clusters=clusters or None,
-            commit=commit,
-            push=push,
-            agent_addresses=agent_addresses,
-        ),
-    )
-    if output == "json":
+    with progress_view(verbose, quiet):
+        result = reflect_repository(
+            repo,
+            ReflectOptions(
+                clusters=clusters or None,
+                commit=commit,
+                push=push,
+                agent_addresses=agent_addresses,
+            ),
+        )
+    if quiet and output != "json":
+        read = sum(1 for c in result.clusters if not c.error)
+        committed = f"; committed {result.commit[:12]}" if result.commit else ""
+        click.echo(f"reflect: {read}/{len(result.clusters)} cluster(s) read{committed}")
+    elif output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         for outcome in result.clusters:
@@ -137,14 +145,28 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
     help="Import every guest of the cluster that no document declares (templates excepted).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def import_command(
-    repo: Path, cluster: str, vmids: tuple[int, ...], all_unmanaged: bool, output: str
+    repo: Path,
+    cluster: str,
+    vmids: tuple[int, ...],
+    all_unmanaged: bool,
+    output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Write desired documents for existing guests (adoption): 0 ok, 1 error."""
     from proxgit.importing import import_guests
 
-    result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
+    with progress_view(verbose, quiet):
+        result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
+    if quiet and output != "json":
+        click.echo(
+            f"import: {len(result.written)} document(s) written, "
+            f"{len(result.not_imported)} not imported"
+        )
+        finish(Outcome.failed if result.not_imported else Outcome.ok)
     if output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         finish(Outcome.failed if result.not_imported else Outcome.ok)

@@ -22,7 +22,7 @@ STEPS = ("sync", "plan", "apply", "execute", "reflect")
 
 
 class Listener(Protocol):
-    def request(self, cluster: str, method: str, outcome: str, seconds: float) -> None:
+    def request(self, cluster: str, method: str, path: str, outcome: str, seconds: float) -> None:
         """One Proxmox API request ended: ``outcome`` is ``ok`` or an error type."""
 
     def step(self, cluster: str, step: str, seconds: float, error: str | None) -> None:
@@ -48,9 +48,9 @@ def listening(listener: Listener) -> Iterator[None]:
             _listeners.remove(listener)
 
 
-def request(cluster: str, method: str, outcome: str, seconds: float) -> None:
+def request(cluster: str, method: str, path: str, outcome: str, seconds: float) -> None:
     for listener in list(_listeners):
-        listener.request(cluster, method, outcome, seconds)
+        listener.request(cluster, method, path, outcome, seconds)
 
 
 def guest(cluster: str, name: str, vmid: int, state: str, detail: str = "") -> None:

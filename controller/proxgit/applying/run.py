@@ -454,6 +454,8 @@ def _work(
             templates,
         )
 
+    for change in work:
+        observe.guest(cluster, change.name, change.vmid, "queued", change.action.value)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results.extend(pool.map(run_one, work))
     for change in plan.changes:
@@ -492,6 +494,7 @@ def _work(
             result.state = GuestState.skipped
             result.message = secrets.scrub(f"deletion request not opened: {err.message}")
         results.append(result)
+        observe.guest(cluster, change.name, change.vmid, result.state.value, result.message)
     failed = any(r.state == GuestState.failed for r in results)
     state = RunState.noop if not results else RunState.partial if failed else RunState.succeeded
     if results and all(r.state == GuestState.refused for r in results):

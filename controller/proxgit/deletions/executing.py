@@ -205,6 +205,8 @@ def process_requests(
             if problem is not None:
                 outcome.state, outcome.message = "refused", problem
                 continue
+        name_of = trusted.spec.guest.name
+        observe.guest(cluster, name_of, vmid, "running", outcome.state)
         try:
             _gates(state, cluster, outcome.state)
             with (
@@ -224,10 +226,13 @@ def process_requests(
         except GateRefused as err:
             outcome.state, outcome.message = "blocked", err.message
             outcome.gate = err.gate or Gate.apply_enabled
+            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
             continue
         except ProxgitError as err:
             outcome.state, outcome.message = "blocked", err.message
+            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
             continue
+        observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
         written += _archive(repo, path, trusted, outcome, decision, moment)
     if written:
         counts: dict[str, int] = {}

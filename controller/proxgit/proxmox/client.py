@@ -172,7 +172,9 @@ class ProxmoxClient:
             outcome = err.kind
             raise
         finally:
-            observe.request(self.name, method, outcome, time.monotonic() - started)
+            observe.request(
+                self.name, method, path.lstrip("/"), outcome, time.monotonic() - started
+            )
 
     def _call_once(self, method: str, path: str, params: dict[str, Any]) -> Any:
         self._count(method)

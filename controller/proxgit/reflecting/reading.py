@@ -108,6 +108,8 @@ def _read_snapshot(name: str, clients: ClientFactory, agent_addresses: bool) -> 
                 reading.extras[int(item["vmid"])] = GuestExtras(resource=dict(item))
         online = {n for n, node in reading.live.nodes.items() if node.status == "online"}
         guests = [g for _, g in sorted(reading.live.guests.items())]
+        for g in guests:
+            observe.guest(name, g.name, g.vmid, "queued", "read")
         with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
             api = client
             cluster_level = pool.submit(_read_cluster_level, api, reading, online)
@@ -134,6 +136,19 @@ def _read_snapshot(name: str, clients: ClientFactory, agent_addresses: bool) -> 
 
 
 def _read_guest(
+    client: ProxmoxClient,
+    guest: LiveGuest,
+    extras: GuestExtras,
+    online: set[str],
+    agent_addresses: bool,
+) -> None:
+    observe.guest(client.name, guest.name, guest.vmid, "running", "read")
+    _read_guest_once(client, guest, extras, online, agent_addresses)
+    state = "not-read" if extras.error else "read"
+    observe.guest(client.name, guest.name, guest.vmid, state, extras.error or "")
+
+
+def _read_guest_once(
     client: ProxmoxClient,
     guest: LiveGuest,
     extras: GuestExtras,

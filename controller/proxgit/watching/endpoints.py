@@ -241,7 +241,7 @@ class WatchMetrics:
 
     # -- proxgit.observe's listener: every request and step, where it happens ----------
 
-    def request(self, cluster: str, method: str, outcome: str, seconds: float) -> None:
+    def request(self, cluster: str, method: str, path: str, outcome: str, seconds: float) -> None:
         self.add_proxmox_requests(cluster, method, outcome=outcome)
 
     def step(self, cluster: str, step: str, seconds: float, error: str | None) -> None:

@@ -49,10 +49,16 @@ class WatchOptions:
 
 class Watcher:
     def __init__(
-        self, options: WatchOptions, *, log: Log, metrics: WatchMetrics | None = None
+        self,
+        options: WatchOptions,
+        *,
+        log: Log,
+        metrics: WatchMetrics | None = None,
+        log_error: Log | None = None,
     ) -> None:
         self.options = options
         self.log = log
+        self.log_error = log_error or log  # a failing step (level error in JSON logs)
         self.metrics = metrics or WatchMetrics(clusters=options.clusters or ())
         self.iterations = 0
         self.last_reflect = float("-inf")
@@ -121,7 +127,7 @@ class Watcher:
             except Exception as err:  # a bug in a step must not kill the pod
                 errors.append(f"{name}: internal error: {type(err).__name__}: {err}")
         for error in errors:
-            self.log(f"watch: step {error}")
+            self.log_error(f"watch: step {error}")
         seconds = time.monotonic() - started
         self.metrics.record_iteration(not errors, seconds, error="; ".join(errors)[:200])
         return not errors
