@@ -42,15 +42,26 @@ class RepositoryError(ProxgitError):
 class ProxmoxError(ProxgitError):
     """A Proxmox API call failed; the message names cluster, call and Proxmox's words."""
 
-    def __init__(self, message: str, *, cluster: str = "", call: str = "", status: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        cluster: str = "",
+        call: str = "",
+        status: int = 0,
+        tls: bool = False,
+    ) -> None:
         super().__init__(message)
         self.cluster = cluster
         self.call = call
         self.status = status
+        self.tls = tls  # the server's certificate was not trusted: retrying cannot help
 
     @property
     def kind(self) -> str:
         """The error's type as a metric label and a plan blocker's code."""
+        if self.tls:
+            return "tls"
         if self.status == 401:
             return "unauthorized"
         if self.status == 403:

@@ -132,7 +132,7 @@ class ProxmoxClient:
                 return answer
             except ProxmoxError as err:
                 retryable = err.status == 0 or err.status >= 500
-                if not retryable or attempt == retries or "TLS" in err.message:
+                if not retryable or attempt == retries or err.tls:
                     raise
                 time.sleep(delay)
                 delay *= 2
@@ -202,6 +202,7 @@ class ProxmoxClient:
                 "for a lab with a self-signed certificate)",
                 cluster=self.name,
                 call=call,
+                tls=True,
             ) from None
         except requests.exceptions.Timeout:
             raise ProxmoxError(
