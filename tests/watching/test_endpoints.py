@@ -297,3 +297,20 @@ def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_refuses(value: str) -> None:
     with pytest.raises(ConfigError, match="--listen"):
         parse_listen(value)
+
+
+def test_steps_count_success_failure_and_not_a_closed_gate(metrics: WatchMetrics) -> None:
+    metrics.step("lab", "apply", 2.0, None)
+    metrics.step("lab", "reflect", 1.0, "unauthorized")
+    metrics.step("prod", "apply", 0.1, "refused")
+    got = samples(metrics.exposition()[0].decode())
+    stamp = "proxgit_step_last_success_timestamp_seconds"
+    assert got[key(stamp, cluster="lab", step="apply")] == 1_700_000_000.0
+    assert key(stamp, cluster="lab", step="reflect") not in got
+    assert key(stamp, cluster="prod", step="apply") not in got
+    errors = {labels: v for (name, labels), v in got.items() if name == "proxgit_errors_total"}
+    assert errors == {
+        frozenset({("cluster", "lab"), ("step", "reflect"), ("type", "unauthorized")}): 1.0
+    }
+    count = "proxgit_step_duration_seconds_count"
+    assert got[key(count, cluster="prod", step="apply")] == 1

@@ -220,6 +220,8 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
                 )
                 if outcome.state.outcome == Outcome.failed:
                     step.error = "guest-failed" if results else "failed"
+                elif outcome.state.outcome == Outcome.refused:
+                    step.error = "refused"  # a closed gate: neither a success nor a failure
         except LockTimeout:
             raise
         except Interrupted:

@@ -246,6 +246,8 @@ class WatchMetrics:
 
     def step(self, cluster: str, step: str, seconds: float, error: str | None) -> None:
         self._step_duration.labels(cluster, step).observe(max(0.0, seconds))
+        if error == "refused":
+            return  # a closed gate is the operator's choice: neither success nor error
         if error is None:
             self._step_success.labels(cluster, step).set(self._wall_clock())
         else:
