@@ -32,6 +32,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
+from proxgit import observe
 from proxgit.errors import ConfigError, ProxgitError
 from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
@@ -193,11 +194,13 @@ def import_guests(
     if cluster not in desired.config.spec.clusters:
         known = ", ".join(sorted(desired.config.spec.clusters)) or "none"
         raise ConfigError(f"--cluster {cluster}: not in proxgit.yaml (clusters: {known})")
-    factory = clients or client_factory(desired.config, repo)
+    factory = clients or client_factory(desired.config, repo, read_only=True)
     client = factory(cluster)
     live = ClusterLive(name=cluster)
     parse_resources(live, client.get("cluster/resources") or [])
     targets = _targets(desired, live, cluster, vmids, all_unmanaged)
+    for target_guest in targets:
+        observe.guest(cluster, target_guest.name, target_guest.vmid, "queued", "import")
     with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
         configs = list(pool.map(lambda g: read_guest_config(client, g), targets))
     for guest, config in zip(targets, configs, strict=True):
@@ -229,6 +232,7 @@ def import_guests(
         with target.open("x", encoding="utf-8") as handle:  # "x": never overwrite
             handle.write(text)
         result.written.append(imported)
+        observe.guest(cluster, imported.name, imported.vmid, "imported", imported.path)
     return result
 
 

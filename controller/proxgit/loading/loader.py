@@ -42,6 +42,7 @@ from proxgit.models.guests import (
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
 )
+from proxgit.outcomes import Gate
 from proxgit.proxmox.fields import extra_key_problem, key_for
 
 GuestDocument = VirtualMachine | Container
@@ -162,9 +163,17 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, file: _File, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+    def add(
+        self,
+        file: _File,
+        loc: tuple[Any, ...],
+        message: str,
+        *,
+        key: bool = False,
+        gate: Gate | None = None,
+    ) -> None:
         line, col = file.at(loc, key=key)
-        self.problems.append(Problem(file.path, line, col, _dotted(loc), message))
+        self.problems.append(Problem(file.path, line, col, _dotted(loc), message, gate))
 
 
 def load_directory(root: Path) -> DesiredState:
@@ -433,12 +442,14 @@ def _check_config(file: _File, config: Config, out: _Collector) -> None:
                 ("spec", "apply", "enabled"),
                 "apply.enabled is true without "
                 f"confirm: {CONFIRM_PHRASE}; add that exact phrase or set enabled: false",
+                gate=Gate.apply_confirm,
             )
         else:
             out.add(
                 file,
                 ("spec", "apply", "confirm"),
                 f"'{apply.confirm}' is not the confirmation phrase; write exactly {CONFIRM_PHRASE}",
+                gate=Gate.apply_confirm,
             )
 
 

@@ -175,6 +175,19 @@ def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
 # --- secrets -----------------------------------------------------------------
 
 
+class SyncPolicy(Model):
+    """How the watch pod treats drift: off unless a cluster or guest turns it on."""
+
+    self_heal: bool = Field(
+        default=False,
+        description=(
+            "Let the watch pod put drifted guests back to their files (like "
+            "'proxgit apply --sync'), through the same gates, lock, restart policy and "
+            "journal. A guest's own syncPolicy wins over its cluster's."
+        ),
+    )
+
+
 class SecretRef(Model):
     """Where a secret comes from at apply time: an environment variable or a file.
 

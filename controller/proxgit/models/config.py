@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from proxgit.models.base import ClusterName, Model, SecretRef
+from proxgit.models.base import ClusterName, Model, SecretRef, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
 DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
@@ -92,6 +92,19 @@ class Cluster(Model):
         Field(description="API token id, user@realm!tokenname")
     )
     token_secret_from: SecretRef
+    read_token_id: (
+        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] | None
+    ) = Field(
+        default=None,
+        description=(
+            "A read-only API token (user@realm!name, PVEAuditor is enough) for plan, drift, "
+            "reflect, import and validate; apply and deletions execute use tokenId. Left out: "
+            "every command uses tokenId."
+        ),
+    )
+    read_token_secret_from: SecretRef | None = Field(
+        default=None, description="The read token's secret (env or file); needs readTokenId."
+    )
     verify_ssl: bool = True
     ca_file: str | None = Field(default=None, description="PEM CA bundle to verify the server.")
     allow_writes: bool = Field(default=False, description="Gate: proxgit may write here.")
@@ -99,6 +112,16 @@ class Cluster(Model):
     concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
         default=8, description="Concurrent API requests to this cluster."
     )
+    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+
+    @model_validator(mode="after")
+    def _read_token_pair(self) -> Cluster:
+        if (self.read_token_id is None) != (self.read_token_secret_from is None):
+            raise ValueError(
+                "readTokenId and readTokenSecretFrom go together: give both (a read-only "
+                "token for plan, drift and reflect) or neither"
+            )
+        return self
 
 
 class Apply(Model):

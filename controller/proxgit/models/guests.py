@@ -32,6 +32,7 @@ from proxgit.models.base import (
     SecretRef,
     Size,
     StorageId,
+    SyncPolicy,
     Tag,
     Vmid,
 )
@@ -463,6 +464,9 @@ class GuestSpec(Model):
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
     power: Power = Power.running
     restart_policy: RestartPolicy = RestartPolicy.never
+    sync_policy: SyncPolicy | None = Field(
+        default=None, description="Self-heal for this guest; left out: its cluster's setting."
+    )
     extra_config: (
         dict[
             Annotated[str, StringConstraints(pattern=EXTRA_KEY_PATTERN)],

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from proxgit.outcomes import Outcome
+
 PLAN_FORMAT_VERSION = 1
 
 
@@ -164,6 +166,13 @@ class Plan(BaseModel):
     def warning_count(self) -> int:
         return len(self.warnings) + sum(len(c.warnings) for c in self.changes)
 
+    @property
+    def outcome(self) -> Outcome:
+        """blocked (exit 1) before changes (exit 2) before ok (exit 0)."""
+        if self.blocker_count:
+            return Outcome.blocked
+        return Outcome.changes if self.has_changes else Outcome.ok
+
     def summarize(self) -> Plan:
         """Recompute ``summary`` from the lists; returns self."""
         counts = {action: 0 for action in Action}
@@ -178,6 +187,6 @@ class Plan(BaseModel):
             blockers=self.blocker_count,
             warnings=self.warning_count,
             drift=len(self.drift),
-            unmanaged=len(self.unmanaged),
+            unmanaged=sum(1 for g in self.unmanaged if not g.pending_deletion),
         )
         return self

@@ -8,7 +8,7 @@ declares are reported as unmanaged and never touched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +68,13 @@ def build_plan(
     base: DesiredState | None = None,
     actor: Iterable[str] | None = None,
     clusters: Iterable[str] | None = None,
+    heal: Callable[[DesiredGuest], bool] | None = None,
 ) -> Plan:
     """Diff desired ``head`` (and ``base``) against ``live``; see the module docstring.
 
     ``clusters`` restricts the plan to those clusters (apply plans one at a time).
+    ``heal`` (``--sync``, self-heal) says which guests whose file did not change are put
+    back when their live state drifted; without it such drift is reported, not planned.
     """
     identities = list(actor) if actor is not None else None
     config = head.config
@@ -92,12 +95,17 @@ def build_plan(
     for cluster_name in wanted:
         cluster = live.clusters.get(cluster_name)
         if cluster is None or not cluster.reachable:
-            reason = cluster.error if cluster else "not read"
+            kind = cluster.error_kind if cluster else None
+            code = {"unauthorized": "cluster-unauthorized", "forbidden": "cluster-forbidden"}
             plan.blockers.append(
-                Finding(code="cluster-unreachable", message=f"cluster '{cluster_name}': {reason}")
+                Finding(
+                    code=code.get(kind or "", "cluster-unreachable"),
+                    message=(cluster.error if cluster else None)
+                    or f"cluster '{cluster_name}': not read",
+                )
             )
             continue
-        _plan_cluster(plan, cluster, head, base, identities)
+        _plan_cluster(plan, cluster, head, base, identities, heal)
     for (cluster_name, _vmid), guest in sorted(head.guests.items()):
         if cluster_name not in config.spec.clusters:  # pragma: no cover - loader refuses it
             plan.blockers.append(
@@ -116,8 +124,14 @@ def _plan_cluster(
     head: DesiredState,
     base: DesiredState | None,
     actor: list[str] | None,
+    heal: Callable[[DesiredGuest], bool] | None = None,
 ) -> None:
     config = head.config
+    requested = {
+        request.spec.guest.vmid
+        for _path, request in head.deletion_requests.values()
+        if str(request.status.state) == "open" and request.spec.guest.cluster == cluster.name
+    }
     declared = {vmid: g for (c, vmid), g in head.guests.items() if c == cluster.name}
     before = {
         vmid: g for (c, vmid), g in (base.guests.items() if base else ()) if c == cluster.name
@@ -128,10 +142,40 @@ def _plan_cluster(
         live_guest = cluster.guests.get(vmid)
         old = before.get(vmid)
         in_scope = base is None or old is None or _spec_changed(old, guest)
+        healing = False
+        if not in_scope and heal is not None and live_guest is not None and heal(guest):
+            healing = True
+            in_scope = _healable(guest, live_guest, vmid in requested) is None
         if live_guest is None:
             change = _plan_create(guest, cluster, declared_names)
         else:
             change = _plan_update(guest, live_guest, old, in_scope)
+            if healing and change.action == Action.update:
+                why = _healable(guest, live_guest, vmid in requested)
+                if (
+                    why is None
+                    and change.needs_restart
+                    and live_guest.status == "running"
+                    and str(guest.document.spec.restart_policy) != "IfRequired"
+                ):
+                    why = "the fix needs a restart and restartPolicy is Never"
+                if why is None:
+                    change.warnings.append(
+                        Finding(
+                            code="drift-healed",
+                            message="live state drifted from the file; sync puts it back",
+                        )
+                    )
+                else:
+                    in_scope = False
+                    change.blockers = []
+                    plan.warnings.append(
+                        Finding(
+                            code="drift-not-healed",
+                            message=f"{cluster.name}/{guest.name} (vmid {vmid}): drift not "
+                            f"healed: {why}",
+                        )
+                    )
             if change.action == Action.update and not in_scope:
                 plan.drift.append(
                     DriftedGuest(
@@ -224,6 +268,30 @@ def _plan_cluster(
         )
 
 
+def heal_all(_guest: DesiredGuest) -> bool:
+    """``--sync``: every drifted guest is put back."""
+    return True
+
+
+def self_heal(config: Config) -> Callable[[DesiredGuest], bool]:
+    """The watch pod's self-heal: a guest's own ``syncPolicy`` wins over its cluster's."""
+
+    def wanted(guest: DesiredGuest) -> bool:
+        own = guest.document.spec.sync_policy
+        if own is not None:
+            return own.self_heal
+        cluster = config.spec.clusters.get(guest.document.metadata.cluster)
+        return cluster is not None and cluster.sync_policy.self_heal
+
+    return wanted
+
+
+def self_heal_enabled(config: Config, guests: Iterable[DesiredGuest]) -> bool:
+    """Whether any cluster or guest turned self-heal on (the pod skips it otherwise)."""
+    wanted = self_heal(config)
+    return any(wanted(g) for g in guests)
+
+
 def _plan_node(
     change: GuestChange,
     guest: DesiredGuest,
@@ -260,6 +328,15 @@ def _plan_node(
 
 def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
     return old.document != new.document
+
+
+def _healable(guest: DesiredGuest, live: LiveGuest, requested: bool) -> str | None:
+    """None when sync may put this drifted guest back, else why not."""
+    if requested or live.pending_deletion:
+        return "an open deletion request names it"
+    if live.kind != guest.kind or live.template:
+        return f"vmid {live.vmid} is live as another guest"
+    return None
 
 
 def _plan_create(

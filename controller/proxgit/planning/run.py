@@ -6,17 +6,21 @@ apply (which re-plans at apply time) and the watch loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxgit.git import History
+from proxgit.errors import ConfigError
+from proxgit.git import GitRepository, History
 from proxgit.loading import DesiredState, load_directory, load_revision
 from proxgit.planning.plan import Finding, Plan
-from proxgit.planning.planner import build_plan, reads_for
-from proxgit.planning.security import security_findings
+from proxgit.planning.planner import build_plan, heal_all, reads_for
+from proxgit.planning.security import missing_secrets, security_findings
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory, read_live_state
+
+APPLIED_REF = "refs/proxgit/applied/{cluster}"  # the last revision applied to a cluster
 
 
 @dataclass
@@ -43,18 +47,43 @@ def run_plan(
     head: str | None = None,
     actor: Iterable[str] | None = None,
     clients: ClientFactory | None = None,
+    sync: bool = False,
+    clusters: Iterable[str] | None = None,
 ) -> PlanRun:
+    """``sync``: what ``apply --sync`` would do (drifted guests put back); its base is
+    the last applied revision unless ``base`` names one. ``clusters``: only those."""
     head_state = load_head(repo, head)
+    wanted = sorted(clusters) if clusters else None
+    for name in wanted or ():
+        if name not in head_state.config.spec.clusters:
+            raise ConfigError(
+                f"--cluster {name}: no such cluster in proxgit.yaml "
+                f"(clusters: {', '.join(sorted(head_state.config.spec.clusters))})"
+            )
+    if sync and base is None:
+        base = last_applied(repo, wanted or sorted(head_state.config.spec.clusters))
     base_state = load_revision(repo, base) if base else None
     reads = reads_for(head_state, base_state)
     live = read_live_state(
         head_state.config,
         guests=reads.guests,
         template_storages=reads.template_storages,
-        clients=clients or client_factory(head_state.config, repo),
+        clients=clients or client_factory(head_state.config, repo, read_only=True),
+        clusters=wanted,
     )
-    plan = build_plan(head_state, live, base=base_state, actor=actor)
+    plan = build_plan(
+        head_state,
+        live,
+        base=base_state,
+        actor=actor,
+        clusters=wanted,
+        heal=heal_all if sync else None,
+    )
     plan.warnings.extend(_security(repo, head, base, head_state, base_state))
+    plan.warnings.extend(
+        missing_secrets(plan, head_state, os.environ, lambda name: _secret_file(repo, name))
+    )
+    plan.summarize()
     return PlanRun(plan=plan, head=head_state, base=base_state, live=live)
 
 
@@ -82,6 +111,24 @@ def _security(
         base_signers=base_signers,
         head_signers=head_signers if base_state else None,
     )
+
+
+def last_applied(repo: Path, clusters: Iterable[str]) -> str | None:
+    """The revision last applied to every one of ``clusters``; None when they differ."""
+    git = GitRepository(repo)
+    shas = {git.read_remote_ref(APPLIED_REF.format(cluster=name)) for name in clusters}
+    if len(shas) != 1 or None in shas:
+        return None
+    sha = shas.pop()
+    assert sha is not None
+    if History(repo).try_resolve(sha) is None:
+        git.fetch(f"+{APPLIED_REF.format(cluster='*')}:{APPLIED_REF.format(cluster='*')}")
+    return sha
+
+
+def _secret_file(repo: Path, name: str) -> bool:
+    path = Path(name)
+    return (path if path.is_absolute() else repo / path).is_file()
 
 
 def _head_sha(repo: Path) -> str | None:

@@ -104,7 +104,9 @@ class ClusterLive:
     """Everything read from one cluster; ``error`` set when it could not be read."""
 
     name: str
-    error: str | None = None
+    error: str | None = None  # one line, starting with "cluster '<name>'"
+    # unauthorized | forbidden | unreachable | server-error | client-error | bad-answer | config
+    error_kind: str | None = None
     nodes: dict[str, LiveNode] = field(default_factory=dict)
     storages: list[LiveStorage] = field(default_factory=list)
     guests: dict[int, LiveGuest] = field(default_factory=dict)

@@ -24,11 +24,19 @@ from proxgit.proxmox.normalize import SECRET_CONFIG_KEYS, ConfigValueError
 ClientFactory = Callable[[str], ProxmoxClient]
 
 
-def client_factory(config: Config, base_dir: Path | None) -> ClientFactory:
-    """Clients built from ``proxgit.yaml``'s clusters, secrets resolved when first needed."""
+def client_factory(
+    config: Config, base_dir: Path | None, *, read_only: bool = False
+) -> ClientFactory:
+    """Clients built from ``proxgit.yaml``'s clusters, secrets resolved when first needed.
+
+    ``read_only`` (plan, drift, reflect, import): the cluster's read token when it names
+    one (``readTokenId``), so those CI jobs need no write privilege.
+    """
 
     def make(name: str) -> ProxmoxClient:
-        return ProxmoxClient(name, config.spec.clusters[name], base_dir=base_dir)
+        return ProxmoxClient(
+            name, config.spec.clusters[name], base_dir=base_dir, read_only=read_only
+        )
 
     return make
 
@@ -97,7 +105,9 @@ def read_cluster(
                 if volumes is not None:
                     live.templates[pair] = volumes
     except ProxgitError as err:
-        live.error = err.message
+        prefix = f"cluster '{name}'"
+        live.error = err.message if err.message.startswith(prefix) else f"{prefix}: {err.message}"
+        live.error_kind = err.kind if isinstance(err, ProxmoxError) else "config"
     finally:
         live.requests = client.request_count if client is not None else 0
     return live

@@ -96,14 +96,20 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
                     f"{_cell(f.before)}, declared {_cell(f.after)}"
                 )
         tail.append("\n</details>\n")
-    if plan.unmanaged:
-        tail.append(
-            f"<details><summary>Unmanaged guests (never touched): {len(plan.unmanaged)}</summary>\n"
-        )
-        for g in plan.unmanaged[:200]:
+    for title, guests in (
+        ("Unmanaged guests (never touched)", [g for g in plan.unmanaged if not g.pending_deletion]),
+        (
+            "Pending deletion (request open; destroyed only once approved)",
+            [g for g in plan.unmanaged if g.pending_deletion],
+        ),
+    ):
+        if not guests:
+            continue
+        tail.append(f"<details><summary>{title}: {len(guests)}</summary>\n")
+        for g in guests[:200]:
             tail.append(f"- {g.cluster}/{g.vmid} `{g.name}` ({g.kind}, {g.node}, {g.status})")
-        if len(plan.unmanaged) > 200:
-            tail.append(f"- … and {len(plan.unmanaged) - 200} more")
+        if len(guests) > 200:
+            tail.append(f"- … and {len(guests) - 200} more")
         tail.append("\n</details>\n")
 
     text = "\n".join(head)

@@ -88,10 +88,19 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 "cyan",
             )
         )
-    if plan.unmanaged:
-        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in plan.unmanaged[:20])
-        more = f" and {len(plan.unmanaged) - 20} more" if len(plan.unmanaged) > 20 else ""
+    unmanaged = [g for g in plan.unmanaged if not g.pending_deletion]
+    pending = [g for g in plan.unmanaged if g.pending_deletion]
+    if unmanaged:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in unmanaged[:20])
+        more = f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else ""
         lines.append(f"unmanaged (live, not declared; never touched): {names}{more}")
+    if pending:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in pending[:20])
+        more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
+        lines.append(
+            f"pending deletion (a deletion request is open; destroyed only once approved): "
+            f"{names}{more}"
+        )
     for finding in plan.warnings:
         lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
     s = plan.summary
