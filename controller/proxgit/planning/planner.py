@@ -16,6 +16,7 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
+from proxgit.planning.capacity import check_capacity
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.plan import (
     Action,
@@ -96,6 +97,7 @@ def build_plan(
             )
             continue
         _plan_cluster(plan, cluster, head, base, identities)
+        check_capacity(plan, cluster, head)
     for (cluster_name, _vmid), guest in sorted(head.guests.items()):
         if cluster_name not in config.spec.clusters:  # pragma: no cover - loader refuses it
             plan.blockers.append(

@@ -132,6 +132,7 @@ def parse_resources(
                 status=str(item.get("status") or "unknown"),
                 maxcpu=_int(item.get("maxcpu")),
                 maxmem=_int(item.get("maxmem")),
+                mem=_int(item.get("mem")),
             )
         elif kind == "storage":
             content = frozenset(c for c in str(item.get("content") or "").split(",") if c)
@@ -143,6 +144,8 @@ def parse_resources(
                     content=content,
                     shared=bool(_int(item.get("shared")) or 0),
                     plugintype=item.get("plugintype"),
+                    disk=_int(item.get("disk")),
+                    maxdisk=_int(item.get("maxdisk")),
                 )
             )
         elif kind in ("qemu", "lxc"):

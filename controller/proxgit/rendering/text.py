@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from proxgit.planning.plan import Action, Plan
+from proxgit.planning.capacity import human_size
+from proxgit.planning.plan import Action, CapacityUse, Plan
 
 _SYMBOL = {
     Action.create: ("+", "green"),
@@ -87,6 +88,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(f"unmanaged (live, not declared; never touched): {names}{more}")
     for finding in plan.warnings:
         lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
+    lines.extend(_capacity_lines(plan))
     s = plan.summary
     summary = (
         f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
@@ -108,3 +110,27 @@ def _verb(action: Action) -> str:
         Action.delete: "deleted after approval",
         Action.noop: "left alone",
     }[action]
+
+
+def _capacity_lines(plan: Plan) -> list[str]:
+    """One line per node (or shared storage) the change moves: memory, vCPUs, storages."""
+    by_place: dict[tuple[str, str | None], list[CapacityUse]] = {}
+    for use in plan.capacity:
+        by_place.setdefault((use.cluster, use.node), []).append(use)
+    lines = []
+    for (cluster, node), uses in by_place.items():
+        where = f"{cluster}/{node}" if node else f"{cluster} (shared)"
+        parts = [_capacity_part(use) for use in uses]
+        lines.append(f"capacity {where}: " + "; ".join(parts))
+    return lines
+
+
+def _capacity_part(use: CapacityUse) -> str:
+    if use.resource == "vcpus":
+        what, before, after, limit = "vCPUs", str(use.before), str(use.after), f"{use.limit}"
+    else:
+        what = "memory" if use.resource == "memory" else f"storage {use.storage}"
+        before, after, limit = human_size(use.before), human_size(use.after), human_size(use.limit)
+    thin = " thin" if use.thin else ""
+    over = ", over" if use.over else ""
+    return f"{what}{thin} {before} -> {after} of {limit} ({use.percent:g} %{over})"
