@@ -424,3 +424,56 @@ def test_capacity_rows_are_plain_json() -> None:
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_a_balloon_at_the_maximum_is_no_minimum() -> None:
+    live_vm = running(101, "big", mem_gib=6, cpus=2)
+    live_vm.config = {"memory": "6144", "balloon": "6144", "cores": "2"}
+    state = desired({"big": vm(101, memory="7G", cores=2)})
+    use = row(plan_of(state, cluster(guests=[live_vm])), "memory")
+    # before 6G (a minimum at the maximum is no minimum); after, with 7G, the live 6G
+    # minimum counts: 6G, nothing moved
+    assert use is None
+    state = desired({"big": vm(101, memory="5G", cores=2)})
+    use = row(plan_of(state, cluster(guests=[live_vm])), "memory")
+    assert (use.before, use.after, use.detail) == (6 * GIB, 5 * GIB, None)
+
+
+def test_the_listing_keeps_sizes_and_a_malformed_size_only_goes_unjudged() -> None:
+    from proxgit.proxmox.reading import parse_resources
+
+    live = ClusterLive(name="lab")
+    parse_resources(
+        live,
+        [
+            {"type": "node", "node": "pve1", "status": "online", "maxcpu": 4,
+             "maxmem": 8 * GIB, "mem": 2 * GIB},
+            {"type": "node", "node": "pve2", "status": "online", "maxcpu": "many",
+             "maxmem": None},
+            {"type": "storage", "node": "pve1", "storage": "data", "status": "available",
+             "content": "images", "shared": 0, "plugintype": "lvm", "disk": 59 * GIB,
+             "maxdisk": 100 * GIB},
+            {"type": "storage", "node": "pve2", "storage": "data", "status": "available",
+             "content": "images", "plugintype": "lvm", "disk": "x", "maxdisk": "y"},
+            {"type": "qemu", "vmid": 150, "node": "pve1", "name": "a", "status": "running",
+             "maxmem": 4 * GIB, "maxcpu": 2, "maxdisk": "0.5"},
+        ],
+    )  # fmt: skip
+    assert (live.nodes["pve1"].maxmem, live.nodes["pve1"].mem) == (8 * GIB, 2 * GIB)
+    assert live.nodes["pve2"].maxcpu is None and live.nodes["pve2"].maxmem is None
+    storage = live.storage_on("pve1", "data")
+    assert storage is not None and storage.free == 41 * GIB
+    assert live.guests[150].maxmem == 4 * GIB and live.guests[150].maxdisk == 0
+    big = desired(
+        {
+            "a": vm(101, node="pve1", memory="6G", disks="{scsi0: {storage: data, size: 50G}}"),
+            "b": vm(102, node="pve2", memory="64G", disks="{scsi0: {storage: data, size: 500G}}"),
+        }
+    )
+    plan = build_plan(big, LiveState(clusters={"lab": live}))
+    # pve1 is judged; pve2 and its storage report no sizes and are left alone
+    assert messages(plan, "storage-full") == ["data on pve1 needs 50G for 1 new disk, 41G free"]
+    assert messages(plan, "memory-overcommit") == [
+        "node pve1: the guests that will run need 10G of memory, 125 % of its 8G (threshold 100 %)"
+    ]
+    assert {u.node for u in plan.capacity} == {"pve1"}

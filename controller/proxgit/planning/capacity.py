@@ -90,8 +90,13 @@ class Footprint:
     balloon: int | None = None  # the balloon minimum in bytes, when one is set
 
     @property
+    def ballooned(self) -> bool:
+        """A minimum below the maximum; at or above it, it is no minimum."""
+        return bool(self.balloon) and (self.balloon or 0) < self.memory
+
+    @property
     def counted_memory(self) -> int:
-        return self.balloon if self.balloon else self.memory
+        return self.balloon if self.ballooned and self.balloon else self.memory
 
 
 def check_capacity(plan: Plan, cluster: ClusterLive, head: DesiredState) -> None:
@@ -318,8 +323,6 @@ def desired_footprint(
             balloon = spec.balloon * MIB if spec.balloon else None
         elif now is not None:
             balloon = now.balloon
-        if balloon is not None and balloon >= memory:
-            balloon = None  # a minimum at the maximum is no minimum
     return Footprint(
         name=change.name,
         node=node,
@@ -385,7 +388,7 @@ def _check_nodes(
         if node.maxmem:
             mem_before = sum(f.counted_memory for f in was)
             mem_after = sum(f.counted_memory for f in will)
-            ballooned = sorted(f.name for f in will if f.balloon)
+            ballooned = sorted(f.name for f in will if f.ballooned)
             detail = f"balloon minimum used for {_names(ballooned)}" if ballooned else None
             if mem_before != mem_after:
                 over = mem_after * 100 > settings.memory_percent * node.maxmem
