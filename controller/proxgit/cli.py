@@ -162,6 +162,12 @@ def schema(out_dir: Path, check: bool) -> None:
     is_flag=True,
     help="Re-render whenever a desired file changes (local editing).",
 )
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="With --base, also read the guests the change leaves alone and report their drift "
+    "(by default a pull request's plan reads only what it changes).",
+)
 @user_errors
 def plan(
     repo: Path,
@@ -178,6 +184,7 @@ def plan(
     token: str | None,
     color: bool | None,
     watch_files: bool,
+    drift: bool,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
     from proxgit.planning.run import run_plan
@@ -189,7 +196,7 @@ def plan(
         from proxgit.watching.local import watch_plan
 
         def render() -> str:
-            result = run_plan(repo, base=base, actor=list(actors) or None)
+            result = run_plan(repo, base=base, actor=list(actors) or None, drift=drift)
             return render_text(result.plan, color=sys.stdout.isatty() if color is None else color)
 
         def out(text: str) -> None:
@@ -209,7 +216,7 @@ def plan(
         )
         if actor is None:
             actor = pr_author(forge_settings).identities()
-    result = run_plan(repo, base=base, head=head, actor=actor)
+    result = run_plan(repo, base=base, head=head, actor=actor, drift=drift)
     the_plan = result.plan
     if output == "json":
         text = render_json(the_plan)

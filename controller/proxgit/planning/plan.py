@@ -145,6 +145,12 @@ class Plan(BaseModel):
     merge_effect: list[str] = Field(
         default_factory=list, description="What merging will do, one line per cluster."
     )
+    unrefreshed: int = Field(
+        default=0,
+        description="Declared guests whose documents this change leaves alone and whose live "
+        "state was not read (a plan with a base reads only what changed; plan --drift reads "
+        "all).",
+    )
     capacity: list[CapacityUse] = Field(
         default_factory=list,
         description="Node memory, vCPUs and storage the change moves, before and after.",

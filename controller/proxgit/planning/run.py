@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxgit.git import History
-from proxgit.loading import DesiredState, load_directory, load_revision
+from proxgit.loading import DesiredState, load_directory, load_revision, load_revision_against
 from proxgit.planning.plan import Finding, Plan
 from proxgit.planning.planner import build_plan, reads_for
 from proxgit.planning.security import security_findings
@@ -43,15 +43,27 @@ def run_plan(
     head: str | None = None,
     actor: Iterable[str] | None = None,
     clients: ClientFactory | None = None,
+    drift: bool = False,
 ) -> PlanRun:
+    """Plan ``head`` (the working tree when None) against live state.
+
+    With a ``base`` only the guests whose documents differ are read from
+    Proxmox, and only the base files that differ are loaded; ``drift`` reads
+    every declared guest, as a plan without a base does.
+    """
     head_state = load_head(repo, head)
-    base_state = load_revision(repo, base) if base else None
-    reads = reads_for(head_state, base_state)
+    base_state: DesiredState | None = None
+    if base and drift:
+        base_state = load_revision(repo, base)
+    elif base:
+        base_state = load_revision_against(repo, base, head_state)
+    reads = reads_for(head_state, base_state, full=drift)
     live = read_live_state(
         head_state.config,
         guests=reads.guests,
         template_storages=reads.template_storages,
         clients=clients or client_factory(head_state.config, repo),
+        clusters=reads.clusters,
     )
     plan = build_plan(head_state, live, base=base_state, actor=actor)
     plan.warnings.extend(_security(repo, head, base, head_state, base_state))

@@ -13,6 +13,7 @@ from typing import Any
 
 from proxgit.planning.capacity import human_size
 from proxgit.planning.plan import Action, CapacityUse, Finding, GuestChange, Plan
+from proxgit.rendering.text import unrefreshed_line
 
 COMMENT_LIMIT = 65_536
 _ICON = {Action.create: "🆕", Action.update: "🔄", Action.delete: "🗑️", Action.noop: "✔️"}
@@ -43,6 +44,9 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
         f"{s.warnings} | {s.drift} | {s.unmanaged} |"
     )
     head.append("")
+    if plan.unrefreshed:
+        head.append(f"_{unrefreshed_line(plan.unrefreshed)}_")
+        head.append("")
     if plan.blocker_count:
         head.append(f"**❌ {plan.blocker_count} blocker(s): this plan can't be applied.**")
         head.append("")

@@ -89,6 +89,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     for finding in plan.warnings:
         lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
     lines.extend(_capacity_lines(plan))
+    if plan.unrefreshed:
+        lines.append(unrefreshed_line(plan.unrefreshed))
     s = plan.summary
     summary = (
         f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
@@ -134,3 +136,10 @@ def _capacity_part(use: CapacityUse) -> str:
     thin = " thin" if use.thin else ""
     over = ", over" if use.over else ""
     return f"{what}{thin} {before} -> {after} of {limit} ({use.percent:g} %{over})"
+
+
+def unrefreshed_line(count: int) -> str:
+    return (
+        f"{count} declared guest(s) this change leaves alone were not read from Proxmox; "
+        "their drift is proxgit drift's job (plan --drift reads them too)."
+    )
