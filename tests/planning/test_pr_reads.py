@@ -10,6 +10,7 @@ from typing import Any
 
 from proxgit.loading import load_files
 from proxgit.planning import build_plan, reads_for
+from proxgit.proxmox.client import READ_RETRIES
 from proxgit.proxmox.live import ClusterLive, LiveNode, LiveState
 from tests.planning.test_plan import change, codes, create_from_desired, plan
 from tests.support import GitRepo, vm_path, vm_yaml
@@ -122,3 +123,27 @@ def test_a_pr_plan_leaves_unread_clusters_it_does_not_touch() -> None:
     # without a base, a cluster that was not read is a blocker, as before
     plan_ = build_plan(head, LiveState(clusters={"east": east}))
     assert [b.code for b in plan_.blockers] == ["cluster-unreachable"]
+
+
+def test_a_listing_that_fails_early_is_the_clusters_blocker(repo: GitRepo, pve: Any) -> None:
+    base = estate(repo, pve, count=2)
+    head = repo.commit({vm_path("vm-1"): vm_yaml("vm-1", 102, extra=DISK + "cores: 2\n")}, "x")
+    pve.fail("GET", "/cluster/resources", 500, "pmxcfs is not ready")
+    pve.requests.clear()
+    result, data = plan(repo, "--base", base, "--head", head)
+    assert result.exit_code == 1, result.output
+    [blocker] = data["blockers"]
+    assert blocker["code"] == "cluster-unreachable"
+    assert "GET /cluster/resources" in blocker["message"] and "pmxcfs" in blocker["message"]
+    # read once (with the client's retries of a 5xx), early, while the trees loaded;
+    # not read again after them
+    assert [p for _, p, _ in pve.requests if p == RESOURCES] == [RESOURCES] * (1 + READ_RETRIES)
+    assert pending_reads(pve) == set()
+
+
+def test_a_broken_head_is_reported_even_while_the_listing_is_read(repo: GitRepo, pve: Any) -> None:
+    base = estate(repo, pve, count=2)
+    head = repo.commit({vm_path("vm-1"): "apiVersion: proxgit/v1\nkind: VirtualMachine\n"}, "x")
+    result, _ = plan(repo, "--base", base, "--head", head)
+    assert result.exit_code == 1
+    assert "vm-1.yaml" in result.output and "Traceback" not in result.output

@@ -44,6 +44,7 @@ from proxgit.models.guests import (
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
 )
+from proxgit.pauses import gc_paused
 from proxgit.proxmox.fields import extra_key_problem, key_for
 
 GuestDocument = VirtualMachine | Container
@@ -201,6 +202,11 @@ def load_revision_against(repo: Path, revision: str, other: DesiredState) -> Des
 
 def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+    with gc_paused():
+        return _load_files(files)
+
+
+def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     out = _Collector()
     config: Config | None = None
     config_file: _File | None = None

@@ -16,6 +16,7 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
+from proxgit.pauses import gc_paused
 from proxgit.planning.capacity import check_capacity
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.plan import (
@@ -100,6 +101,18 @@ def build_plan(
 
     ``clusters`` restricts the plan to those clusters (apply plans one at a time).
     """
+    with gc_paused():
+        return _build_plan(head, live, base=base, actor=actor, clusters=clusters)
+
+
+def _build_plan(
+    head: DesiredState,
+    live: LiveState,
+    *,
+    base: DesiredState | None,
+    actor: Iterable[str] | None,
+    clusters: Iterable[str] | None,
+) -> Plan:
     identities = list(actor) if actor is not None else None
     config = head.config
     plan = Plan(
