@@ -245,7 +245,11 @@ def _publish(settings: Any, the_plan: Any) -> None:
         state, description = "failure", f"{the_plan.blocker_count} blocker(s)"
     elif the_plan.has_changes:
         s = the_plan.summary
-        state, description = "success", f"{s.create} create, {s.update} update, {s.delete} delete"
+        moves = f", {s.migrate} migrate" if s.migrate else ""
+        state, description = (
+            "success",
+            f"{s.create} create, {s.update} update, {s.delete} delete{moves}",
+        )
     else:
         state, description = "neutral", "no changes"
     publish_plan(settings, markdown=markdown, state=state, description=description)

@@ -477,3 +477,24 @@ def test_the_listing_keeps_sizes_and_a_malformed_size_only_goes_unjudged() -> No
         "node pve1: the guests that will run need 10G of memory, 125 % of its 8G (threshold 100 %)"
     ]
     assert {u.node for u in plan.capacity} == {"pve1"}
+
+
+def test_a_migration_moves_memory_and_vcpus_to_its_target() -> None:
+    app = running(101, "app", node="pve1", mem_gib=6, cpus=2)
+    app.config = {"memory": "6144", "cores": "2", "scsi0": "nfs:vm-101-disk-0,size=32G"}
+    big = running(150, "big", node="pve2", mem_gib=4, cpus=2)
+    nfs = [thick("nfs", n, shared=True, plugintype="nfs") for n in ("pve1", "pve2")]
+    base = desired({"app": vm(101, node="pve1", memory="6G", cores=2)})
+    head = desired({"app": vm(101, node="pve2", memory="6G", cores=2)})
+    plan = plan_of(head, cluster(storages=nfs, guests=[app, big]), base=base)
+    assert [c.action.value for c in plan.changes] == ["migrate"]
+    source, target = row(plan, "memory", node="pve1"), row(plan, "memory", node="pve2")
+    assert (source.before, source.after) == (6 * GIB, 0)
+    assert (target.before, target.after) == (4 * GIB, 10 * GIB)
+    assert (row(plan, "vcpus", node="pve2").before, row(plan, "vcpus", node="pve2").after) == (
+        2,
+        4,
+    )
+    assert messages(plan, "memory-overcommit") == [
+        "node pve2: the guests that will run need 10G of memory, 125 % of its 8G (threshold 100 %)"
+    ]

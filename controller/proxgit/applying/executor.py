@@ -7,6 +7,13 @@ between is caught (re-read, re-planned, retried), never overwritten blindly;
 disks grow through ``resize`` and never shrink; a change that needs a restart
 stays pending unless the spec says ``restartPolicy: IfRequired``. Every task's
 UPID is awaited, and its exit status and last log lines go into the result.
+
+Migrate: the guest moves first (``POST /nodes/{source}/{kind}/{vmid}/migrate``:
+online for a running VM, restart mode for a running container, offline for a
+stopped guest), is confirmed on the target node, and only then are the other
+changes of the same plan written there. Moving first means a failed migration
+writes nothing else (the next apply plans the same change again), and what the
+guest gets (new disks, a restart) happens on the node it is meant to run on.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Container, VirtualMachine
 from proxgit.models.base import parse_size, proxmox_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
-from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange
+from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange, MigrationMode
 from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
@@ -418,6 +425,98 @@ class GuestExecutor:
                 params[config_key] = row.write(values, str(live_raw))
         return params, resizes, power
 
+    # --- migrate -------------------------------------------------------------------
+
+    def migrate(
+        self, document: VirtualMachine | Container, live: LiveGuest, change: GuestChange
+    ) -> tuple[GuestState, str]:
+        """Move the guest as planned, confirm it on the target, then the other changes."""
+        migration = change.migration
+        if migration is None:
+            raise GuestFailed("migrate planned without a migration; nothing moved")
+        kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
+        source, target, vmid = migration.source, migration.target, live.vmid
+        path = f"nodes/{source}/{kind}/{vmid}"
+        try:
+            self._wait_unlocked(path, self._read_config(path))
+        except ProxmoxError:
+            # a migration that outlasted an earlier apply's wait finished since the plan
+            if self._node_of(vmid)[0] != target:
+                raise
+            self.progress(f"{path}: already on {target}")
+            return self._after_move(document, live, change, f"already on {target}")
+        status = str(self.api.get(f"{path}/status/current", expect=dict).get("status", ""))
+        running = status == "running"
+        if running != (migration.mode != MigrationMode.offline):
+            raise GuestFailed(
+                f"the guest is {status or 'in an unknown state'} now, not as planned for a "
+                f"{migration.mode.value} migration; nothing moved (apply again to re-plan)"
+            )
+        params: dict[str, Any] = {"target": target}
+        if migration.mode == MigrationMode.online:
+            params["online"] = 1
+            if migration.with_local_disks:
+                params["with-local-disks"] = 1
+        elif migration.mode == MigrationMode.restart:
+            if str(document.spec.restart_policy) != "IfRequired":
+                raise GuestFailed(
+                    "moving the running container restarts it and restartPolicy is not "
+                    "IfRequired; nothing moved"
+                )
+            params["restart"] = 1
+            params["timeout"] = int(self.api.cluster.timeouts.shutdown)
+        self.progress(f"{path}: migrating to {target} ({migration.mode.value})")
+        self._wait(source, self.api.post(f"{path}/migrate", **params), f"migrate to {target}")
+        self._confirm_on(kind, vmid, target)
+        done = f"migrated from {source} to {target} ({migration.mode.value})"
+        return self._after_move(document, live, change, done)
+
+    def _after_move(
+        self, document: VirtualMachine | Container, live: LiveGuest, change: GuestChange, done: str
+    ) -> tuple[GuestState, str]:
+        """The plan's other changes, written on the node the guest now runs on."""
+        assert change.migration is not None
+        rest = [f for f in change.fields if f.path != "node"]
+        if not rest:
+            return GuestState.succeeded, done
+        moved = LiveGuest(
+            vmid=live.vmid,
+            type=live.type,
+            name=live.name,
+            node=change.migration.target,
+            status=live.status,
+            pool=live.pool,
+            config=live.config,
+            pending=live.pending,
+        )
+        state, note = self.update(document, moved, rest)
+        return state, f"{done}; {note}" if note else done
+
+    def _node_of(self, vmid: int) -> tuple[str | None, bool]:
+        """Where ``/cluster/resources`` lists the guest, and whether HA manages it."""
+        listing = self.api.get("cluster/resources", expect=list, type="vm")
+        item = next(
+            (i for i in listing if isinstance(i, dict) and str(i.get("vmid")) == str(vmid)), {}
+        )
+        return (str(item.get("node") or "") or None), bool(item.get("hastate"))
+
+    def _confirm_on(self, kind: str, vmid: int, target: str) -> None:
+        """Confirm Proxmox lists the guest on ``target``: a task that said OK is not
+        taken for a move. An HA-managed guest's task only queues the move for the HA
+        manager, so for one of those the listing is polled up to ``timeouts.task``."""
+        limit = float(self.api.cluster.timeouts.task)
+        start = time.monotonic()
+        while True:
+            node, ha = self._node_of(vmid)
+            if node == target:
+                return
+            waiting = ha and time.monotonic() - start < limit
+            if not waiting or self.api.cancel.wait(self.lock_poll):
+                raise GuestFailed(
+                    f"the migration task ended, but Proxmox lists {kind} {vmid} on "
+                    f"{node or 'no node'}, not {target}; the other changes were not written"
+                )
+
     def _set_pool(self, vmid: int, pool: str) -> None:
         self.api.put(f"pools/{pool}", vms=str(vmid), **{"allow-move": 1})
 
@@ -451,6 +550,9 @@ def execute_change(
         elif change.action == Action.update:
             assert document is not None and live is not None
             result.state, result.message = executor.update(document, live, change.fields)
+        elif change.action == Action.migrate:
+            assert document is not None and live is not None
+            result.state, result.message = executor.migrate(document, live, change)
     except ProxgitError as err:
         result.state = GuestState.failed
         result.message = err.message

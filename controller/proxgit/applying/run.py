@@ -356,7 +356,7 @@ def _work(
     work = [
         c
         for c in plan.changes
-        if c.action in (Action.create, Action.update) and c.vmid not in refused
+        if c.action in (Action.create, Action.update, Action.migrate) and c.vmid not in refused
     ]
     # A guest whose config could not be used (a malformed value) fails alone.
     unreadable = [

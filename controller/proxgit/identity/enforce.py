@@ -42,7 +42,7 @@ def refusals(
     authority = Authority(history, rules, forge=forge, repo_root=repo_root, head=revision)
     refused: dict[int, str] = {}
     for change in changes:
-        if change.action not in (Action.create, Action.update, Action.delete):
+        if change.action not in (Action.create, Action.update, Action.migrate, Action.delete):
             continue
         key = (change.cluster, change.vmid)
         guest = head.guests.get(key) or (base.guests.get(key) if base else None)
@@ -54,7 +54,7 @@ def refusals(
             continue  # the document did not change since the last apply (drift healing)
         vouched = authority.vouch(history.commit(out))
         suffix = "vm" if change.kind == "VirtualMachine" else "container"
-        needed = Permission(f"{change.action.value}_{suffix}")
+        needed = Permission(f"{change.action.permission_verb}_{suffix}")
         what = f"{change.action.value} {change.cluster}/{change.name}"
         if vouched.problem is not None or not vouched.people:
             refused[change.vmid] = (

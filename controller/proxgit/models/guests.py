@@ -420,7 +420,10 @@ class GuestSpec(Model):
     """What VMs and containers share."""
 
     vmid: Vmid = Field(description="Proxmox VMID; with the cluster, the guest's identity.")
-    node: NodeName = Field(description="Node to create the guest on.")
+    node: NodeName = Field(
+        description="Node the guest runs on: it is created there, and changing it migrates "
+        "the guest (docs/plan.md)."
+    )
     cores: Annotated[int, Field(ge=1)] | None = None
     memory: MemoryMiB | None = Field(default=None, description="Memory in MiB.")
     onboot: bool | None = None

@@ -1,6 +1,15 @@
 """Planning: the pure planner, the Plan data it returns, and the run that feeds it."""
 
-from proxgit.planning.plan import Action, Effect, FieldChange, Finding, GuestChange, Plan
+from proxgit.planning.plan import (
+    Action,
+    Effect,
+    FieldChange,
+    Finding,
+    GuestChange,
+    Migration,
+    MigrationMode,
+    Plan,
+)
 from proxgit.planning.planner import LiveReads, build_plan, reads_for
 
 __all__ = [
@@ -10,6 +19,8 @@ __all__ = [
     "Finding",
     "GuestChange",
     "LiveReads",
+    "Migration",
+    "MigrationMode",
     "Plan",
     "build_plan",
     "reads_for",

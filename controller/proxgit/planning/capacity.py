@@ -21,16 +21,16 @@ The rules, each finding one line:
 - **Memory and vCPUs per node (warnings ``memory-overcommit``,
   ``vcpu-overcommit``; blockers with ``capacity.block: true``).** After the
   change, the guests that will run on each node are summed: the guests the
-  plan creates or updates as declared (``power``, ``memory``, ``balloon``,
-  cores, sockets, ``vcpus``; what they leave out as live), every other guest as
-  it is live, undeclared guests included. A guest that will be stopped counts
-  nothing; a guest whose file was removed keeps running until its deletion is
-  approved, and counts. A VM with a balloon minimum counts at that minimum, and
-  the finding says so. A container without ``cores`` may use every CPU of its
-  node and counts so, as Proxmox reports it. The plan warns when a sum passes
-  ``capacity.memoryPercent`` (default 100) of the node's RAM or
-  ``capacity.vcpuPercent`` (400) of its CPUs, and the change adds to it: a
-  change that adds nothing to an already full node says nothing.
+  plan creates, updates or migrates (on their target) as declared (``power``,
+  ``memory``, ``balloon``, cores, sockets, ``vcpus``; what they leave out as
+  live), every other guest as it is live, undeclared guests included. A guest
+  that will be stopped counts nothing; a guest whose file was removed keeps
+  running until its deletion is approved, and counts. A VM with a balloon
+  minimum counts at that minimum, and the finding says so. A container without
+  ``cores`` may use every CPU of its node and counts so, as Proxmox reports it.
+  The plan warns when a sum passes ``capacity.memoryPercent`` (default 100) of
+  the node's RAM or ``capacity.vcpuPercent`` (400) of its CPUs, and the change
+  adds to it: a change that adds nothing to an already full node says nothing.
 
 Only what the change moves is listed in ``Plan.capacity`` (before, after,
 limit), for the views' "Capacity" table.
@@ -111,7 +111,7 @@ def check_capacity(plan: Plan, cluster: ClusterLive, head: DesiredState) -> None
         c
         for c in plan.changes
         if c.cluster == cluster.name
-        and c.action in (Action.create, Action.update)
+        and c.action in (Action.create, Action.update, Action.migrate)
         and c.vmid in specs
     ]
     suffix = f", cluster {cluster.name}" if len(head.config.spec.clusters) > 1 else ""
@@ -123,8 +123,8 @@ def check_capacity(plan: Plan, cluster: ClusterLive, head: DesiredState) -> None
 
 
 def storage_needs(change: GuestChange, spec: Spec, cluster: ClusterLive) -> list[StorageNeed]:
-    """What ``change`` allocates, storage by storage, on the node it runs on."""
-    node = change.node or spec.node
+    """What ``change`` allocates, storage by storage, on the node it will run on."""
+    node = _node_after(change, spec)
     if change.action == Action.create:
         return _create_needs(node, spec, cluster)
     return _update_needs(node, change, spec)
@@ -300,8 +300,7 @@ def desired_footprint(
 ) -> Footprint:
     """A created or updated guest after the change: the spec over its live values."""
     now = live_footprint(live) if live is not None else None
-    moved = next((f.after for f in change.fields if f.path == "node" and f.after), None)
-    node = str(moved or change.node or spec.node)
+    node = _node_after(change, spec)
     running = spec.power == Power.running or (
         # power: stopped on a running guest is applied only with IfRequired
         now is not None and now.running and spec.restart_policy != RestartPolicy.if_required
@@ -444,6 +443,13 @@ def _check_nodes(
                         f"on {node.maxcpu} CPUs, {_percent(cpu_after, node.maxcpu):g} % "
                         f"(threshold {settings.vcpu_percent} %)",
                     )
+
+
+def _node_after(change: GuestChange, spec: Spec) -> str:
+    """Where the guest runs after the change: a migration's target, else where it is."""
+    if change.migration is not None:
+        return change.migration.target
+    return change.node or spec.node
 
 
 def _finding(plan: Plan, kind: str, code: str, message: str) -> None:

@@ -19,13 +19,42 @@ PLAN_FORMAT_VERSION = 1
 class Action(StrEnum):
     create = "create"
     update = "update"
+    migrate = "migrate"
     delete = "delete"
     noop = "noop"
+
+    @property
+    def permission_verb(self) -> str:
+        """The policy verb a change needs (``update_vm``...): moving a guest to another
+        node is an update of its document."""
+        return Action.update.value if self is Action.migrate else self.value
 
 
 class Effect(StrEnum):
     live = "live"
     restart = "restart"
+
+
+class MigrationMode(StrEnum):
+    """How Proxmox moves the guest: ``online`` (a running VM keeps running),
+    ``restart`` (a running container is shut down, moved, started again) or
+    ``offline`` (a stopped guest)."""
+
+    online = "online"
+    restart = "restart"
+    offline = "offline"
+
+
+class Migration(BaseModel):
+    """A planned move of an existing guest to the node its file now names."""
+
+    source: str = Field(description="The node the guest runs on now.")
+    target: str = Field(description="The node its file names.")
+    mode: MigrationMode
+    with_local_disks: bool = Field(
+        default=False,
+        description="Online migration that copies disks on storage the nodes do not share.",
+    )
 
 
 class FieldChange(BaseModel):
@@ -59,6 +88,9 @@ class GuestChange(BaseModel):
     action: Action
     file: str | None = None
     fields: list[FieldChange] = Field(default_factory=list)
+    migration: Migration | None = Field(
+        default=None, description="Set when action is migrate: how the guest moves."
+    )
     blockers: list[Finding] = Field(default_factory=list)
     warnings: list[Finding] = Field(default_factory=list)
 
@@ -121,6 +153,7 @@ class CapacityUse(BaseModel):
 class Summary(BaseModel):
     create: int = 0
     update: int = 0
+    migrate: int = 0
     delete: int = 0
     noop: int = 0
     blockers: int = 0
@@ -176,6 +209,7 @@ class Plan(BaseModel):
         self.summary = Summary(
             create=counts[Action.create],
             update=counts[Action.update],
+            migrate=counts[Action.migrate],
             delete=counts[Action.delete],
             noop=counts[Action.noop],
             blockers=self.blocker_count,

@@ -19,6 +19,7 @@ from proxgit.models.people import resolve, roles_granting
 from proxgit.pauses import gc_paused
 from proxgit.planning.capacity import check_capacity
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
+from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
     Action,
     DriftedGuest,
@@ -26,6 +27,7 @@ from proxgit.planning.plan import (
     FieldChange,
     Finding,
     GuestChange,
+    MigrationMode,
     Plan,
     UnmanagedGuest,
 )
@@ -188,6 +190,11 @@ def _plan_cluster(
                 file=guest.path,
             )
             plan.unrefreshed += 1
+            if guest.document.spec.node != live_guest.node:
+                # the listing says where it runs: the note needs no config read
+                change.warnings.append(
+                    node_moved_warning(live_guest, guest.document.spec.node, base=True)
+                )
         else:
             change = _plan_update(guest, live_guest, old, in_scope)
             if change.action == Action.update and not in_scope:
@@ -202,6 +209,10 @@ def _plan_cluster(
                     )
                 )
                 change.action, change.fields = Action.noop, []
+            node_changed = base is not None and (
+                old is None or old.document.spec.node != guest.document.spec.node
+            )
+            _plan_node(change, guest, live_guest, cluster, node_changed, base is not None)
         _check_permission(change, config, actor)
         _secret_warnings(change, guest)
         _root_only_warnings(change, guest)
@@ -276,6 +287,40 @@ def _plan_cluster(
                 pending_deletion=live_guest.pending_deletion,
             )
         )
+
+
+def _plan_node(
+    change: GuestChange,
+    guest: DesiredGuest,
+    live: LiveGuest,
+    cluster: ClusterLive,
+    node_changed: bool,
+    has_base: bool,
+) -> None:
+    """A guest that runs elsewhere than its file says: a migration when this change
+    edited its ``node``, else a note that it stays where it runs (planning/migration.py)."""
+    spec = guest.document.spec
+    if spec.node == live.node or live.config is None:
+        return
+    if any(
+        b.code in ("vmid-in-use", "config-unread", "config-unreadable") for b in change.blockers
+    ):
+        return
+    if not node_changed:
+        change.warnings.append(node_moved_warning(live, spec.node, base=has_base))
+        return
+    migration, blockers = plan_migration(
+        live, spec.node, cluster, restart_policy=str(spec.restart_policy)
+    )
+    change.action = Action.migrate
+    change.migration = migration
+    effect = Effect.restart if migration.mode == MigrationMode.restart else Effect.live
+    change.fields.insert(
+        0, FieldChange(path="node", before=live.node, after=spec.node, effect=effect)
+    )
+    change.blockers.extend(blockers)
+    if not blockers:
+        change.warnings.append(migration_note(migration, more=len(change.fields) > 1))
 
 
 def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
@@ -605,7 +650,7 @@ def _check_permission(change: GuestChange, config: Config, actor: list[str] | No
     if policy is None or actor is None or change.action == Action.noop:
         return
     suffix = "vm" if change.kind == "VirtualMachine" else "container"
-    needed = Permission(f"{change.action.value}_{suffix}")
+    needed = Permission(f"{change.action.permission_verb}_{suffix}")
     if any(
         roles_granting(config, resolve(policy, handle), needed, change.cluster) for handle in actor
     ):
@@ -690,6 +735,8 @@ def _merge_effect(plan: Plan, config: Config) -> None:
             continue
         counts = {a: sum(1 for c in changes if c.action == a) for a in Action}
         parts = [f"create {counts[Action.create]}", f"update {counts[Action.update]}"]
+        if counts[Action.migrate]:
+            parts.append(f"migrate {counts[Action.migrate]}")
         line = f"cluster {name}: {', '.join(parts)} guest(s)"
         if counts[Action.delete]:
             line += (

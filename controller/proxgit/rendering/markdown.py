@@ -16,7 +16,13 @@ from proxgit.planning.plan import Action, CapacityUse, Finding, GuestChange, Pla
 from proxgit.rendering.text import unrefreshed_line
 
 COMMENT_LIMIT = 65_536
-_ICON = {Action.create: "🆕", Action.update: "🔄", Action.delete: "🗑️", Action.noop: "✔️"}
+_ICON = {
+    Action.create: "🆕",
+    Action.update: "🔄",
+    Action.migrate: "🚚",
+    Action.delete: "🗑️",
+    Action.noop: "✔️",
+}
 
 
 def _cell(value: Any) -> str:
@@ -36,11 +42,12 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
     )
     head.append("")
     head.append(
-        "| create | update | delete | unchanged | blockers | warnings | drift | unmanaged |"
+        "| create | update | delete | migrate | unchanged | blockers | warnings | drift "
+        "| unmanaged |"
     )
-    head.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     head.append(
-        f"| {s.create} | {s.update} | {s.delete} | {s.noop} | {s.blockers} | "
+        f"| {s.create} | {s.update} | {s.delete} | {s.migrate} | {s.noop} | {s.blockers} | "
         f"{s.warnings} | {s.drift} | {s.unmanaged} |"
     )
     head.append("")
@@ -129,10 +136,19 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
 
 def _guest_block(change: GuestChange) -> str:
     icon = _ICON[change.action]
-    restart = " (restart needed)" if change.needs_restart and change.action == Action.update else ""
+    restart = (
+        " (restart needed)"
+        if change.needs_restart and change.action in (Action.update, Action.migrate)
+        else ""
+    )
+    moving = ""
+    if change.migration is not None:
+        m = change.migration
+        disks = ", with local disks" if m.with_local_disks else ""
+        moving = f" {m.source} → {m.target} ({m.mode.value}{disks})"
     lines = [
         f"<details><summary>{icon} <b>{change.action.value}</b> {change.kind} "
-        f"<code>{change.cluster}/{change.name}</code> (vmid {change.vmid}){restart}"
+        f"<code>{change.cluster}/{change.name}</code> (vmid {change.vmid}){moving}{restart}"
         "</summary>",
         "",
     ]

@@ -1,4 +1,5 @@
-"""The terminal view, read like ``terraform plan``: + create, ~ update, - delete, ! blocker."""
+"""The terminal view, read like ``terraform plan``: + create, ~ update, > migrate, - delete,
+! blocker."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from proxgit.planning.plan import Action, CapacityUse, Plan
 _SYMBOL = {
     Action.create: ("+", "green"),
     Action.update: ("~", "yellow"),
+    Action.migrate: (">", "blue"),
     Action.delete: ("-", "red"),
     Action.noop: (" ", None),
 }
@@ -34,14 +36,17 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     for finding in plan.blockers:
         lines.append(style(f"! blocker [{finding.code}]: {finding.message}", "red", True))
     for change in plan.changes:
-        if change.action == Action.noop and not change.blockers:
+        if change.action == Action.noop and not change.blockers and not change.warnings:
             continue
         symbol, fg = _SYMBOL[change.action]
         where = f"{change.cluster}/{change.node or '?'}"
+        verb = _verb(change.action)
+        if change.migration is not None:
+            verb = f"migrated to {change.migration.target} ({change.migration.mode.value})"
         lines.append(
             style(
                 f"{symbol} {change.kind} {change.name} (vmid {change.vmid}, {where}) "
-                f"will be {_verb(change.action)}",
+                f"will be {verb}",
                 fg,
                 True,
             )
@@ -49,7 +54,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         for item in change.fields:
             restart = (
                 "  (after restart)"
-                if item.effect == "restart" and change.action == Action.update
+                if item.effect == "restart"
+                and change.action in (Action.update, Action.migrate)
+                and item.path != "node"
                 else ""
             )
             if change.action == Action.create:
@@ -92,9 +99,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if plan.unrefreshed:
         lines.append(unrefreshed_line(plan.unrefreshed))
     s = plan.summary
+    migrate = f"{s.migrate} to migrate, " if s.migrate else ""
     summary = (
         f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
-        f"{s.noop} unchanged; {s.blockers} blocker(s), {s.warnings} warning(s), "
+        f"{migrate}{s.noop} unchanged; {s.blockers} blocker(s), {s.warnings} warning(s), "
         f"{s.drift} drifted, {s.unmanaged} unmanaged."
     )
     if lines and lines[-1] != "":
@@ -109,6 +117,7 @@ def _verb(action: Action) -> str:
     return {
         Action.create: "created",
         Action.update: "updated in place",
+        Action.migrate: "migrated",
         Action.delete: "deleted after approval",
         Action.noop: "left alone",
     }[action]
