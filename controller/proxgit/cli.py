@@ -181,6 +181,12 @@ def schema(out_dir: Path, check: bool) -> None:
     is_flag=True,
     help="Re-render whenever a desired file changes (local editing).",
 )
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="With --base, also read the guests the change leaves alone and report their drift "
+    "(by default a pull request's plan reads only what it changes).",
+)
 @user_errors
 def plan(
     repo: Path,
@@ -199,6 +205,7 @@ def plan(
     sync: bool,
     clusters: tuple[str, ...],
     watch_files: bool,
+    drift: bool,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
     from proxgit.planning.run import run_plan
@@ -212,7 +219,12 @@ def plan(
 
         def render() -> str:
             result = run_plan(
-                repo, base=base, actor=list(actors) or None, sync=sync, clusters=clusters
+                repo,
+                base=base,
+                actor=list(actors) or None,
+                sync=sync,
+                clusters=clusters,
+                drift=drift,
             )
             return render_text(
                 result.plan, color=color_allowed(sys.stdout) if color is None else color
@@ -235,7 +247,15 @@ def plan(
         )
         if actor is None:
             actor = pr_author(forge_settings).identities()
-    result = run_plan(repo, base=base, head=head, actor=actor, sync=sync, clusters=clusters or None)
+    result = run_plan(
+        repo,
+        base=base,
+        head=head,
+        actor=actor,
+        sync=sync,
+        clusters=clusters or None,
+        drift=drift,
+    )
     the_plan = result.plan
     if output == "json":
         text = render_json(the_plan)

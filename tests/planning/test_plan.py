@@ -351,8 +351,14 @@ def test_drift_when_file_unchanged(repo: GitRepo, pve: Any) -> None:
     base = repo.commit({vm_path("other"): vm_yaml("other", 120)}, "Add other")
     client(repo).put("nodes/pve1/qemu/101/config", cores=8)
     head = repo.commit({vm_path("other"): vm_yaml("other", 120, extra="cores: 1\n")}, "Tweak")
+    # a pull request's plan reads only what it changes: web-01 is not refreshed
     _, data = plan(repo, "--base", base, "--head", head)
     assert change(data, "web-01")["action"] == "noop"
+    assert data["drift"] == [] and data["unrefreshed"] == 1
+    # --drift reads it too
+    _, data = plan(repo, "--base", base, "--head", head, "--drift")
+    assert change(data, "web-01")["action"] == "noop"
+    assert data["unrefreshed"] == 0
     [drift] = data["drift"]
     assert drift["name"] == "web-01"
     assert drift["fields"][0]["path"] == "cores"

@@ -368,7 +368,8 @@ def _replan(
 ) -> tuple[ClusterLive, Plan]:
     """Live state of the guests the plan needs, and the plan of one cluster against it."""
     with observe.step(cluster, "plan") as step:
-        reads = reads_for(head, base)
+        # sync looks at every guest: drift is where the files did not change
+        reads = reads_for(head, base, full=sync is not None)
         live_cluster = read_cluster(
             cluster,
             fixed_client(client),

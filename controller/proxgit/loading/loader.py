@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 from proxgit.errors import InvalidRepository, Problem
 from proxgit.loading.sources import (
     CONFIG_FILE,
+    changed_paths,
+    read_git_files,
     read_git_revision,
     read_working_tree,
     resolve_revision,
@@ -43,6 +45,7 @@ from proxgit.models.guests import (
     NET_SLOT_PATTERN,
 )
 from proxgit.outcomes import Gate
+from proxgit.pauses import gc_paused
 from proxgit.proxmox.fields import extra_key_problem, key_for
 
 GuestDocument = VirtualMachine | Container
@@ -191,8 +194,28 @@ def load_revision(repo: Path, revision: str) -> DesiredState:
     return state
 
 
+def load_revision_against(repo: Path, revision: str, other: DesiredState) -> DesiredState:
+    """The desired tree at ``revision``, reading only the files that differ from ``other``
+    (loaded from its commit ``other.revision``): the rest are ``other``'s documents, the
+    same blobs. A pull request's base costs what the pull request changes."""
+    sha = resolve_revision(repo, revision)
+    if other.revision is None or not re.fullmatch(r"[0-9a-f]{40,64}", other.revision):
+        return load_revision(repo, sha)  # the working tree: no commit to compare with
+    changed = set(changed_paths(repo, sha, other.revision))
+    state = load_files(read_git_files(repo, sha, sorted(changed)))
+    kept = {key: g for key, g in other.guests.items() if g.path not in changed}
+    state.guests = {**kept, **state.guests}
+    state.revision = sha
+    return state
+
+
 def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+    with gc_paused():
+        return _load_files(files)
+
+
+def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     out = _Collector()
     config: Config | None = None
     config_file: _File | None = None

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from proxgit.models.base import ClusterName, Model, SecretRef, SyncPolicy
+from proxgit.models.base import ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
 DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
@@ -279,6 +279,31 @@ class Forge(Model):
     ca_file: str | None = None
 
 
+class Capacity(Model):
+    """How the plan judges whether a change fits (docs/plan.md, "Capacity")."""
+
+    memory_percent: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=100,
+        description="Warn when the memory of the guests that will run on a node exceeds this "
+        "share of its RAM.",
+    )
+    vcpu_percent: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=400,
+        description="Warn when the vCPUs of the guests that will run on a node exceed this "
+        "share of its CPUs.",
+    )
+    block: bool = Field(
+        default=False,
+        description="Memory and vCPU overcommit above the thresholds blocks the plan instead "
+        "of warning.",
+    )
+    thin_storages: list[StorageId] = Field(
+        default_factory=list,
+        description="Storages that are thin-provisioned although their type does not say so "
+        "(a zfspool with sparse 1); lvmthin and rbd always are.",
+    )
+
+
 class ConfigSpec(Model):
     clusters: dict[ClusterName, Cluster]
     main_branch: str = "main"
@@ -292,6 +317,7 @@ class ConfigSpec(Model):
     forge: Forge | None = Field(
         default=None, description="The forge hosting this repository (forge identity mode)."
     )
+    capacity: Capacity = Field(default_factory=Capacity)
 
     @property
     def identity_mode(self) -> IdentityMode:

@@ -42,7 +42,13 @@ _HOTPLUG = r"(network|disk|cpu|memory|usb|cloudinit)"
 HOTPLUG_PATTERN = rf"^(0|1|{_HOTPLUG}(,{_HOTPLUG})*)$"
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_CIDR = re.compile(rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])$")
+
+
 def _ip(text: str, version: int, *, cidr: bool) -> bool:
+    if version == 4 and cidr and _IPV4_CIDR.match(text):
+        return True  # the common case, without ipaddress's cost (a tenth of a plan's load)
     try:
         if cidr:
             if "/" not in text:

@@ -16,6 +16,8 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
+from proxgit.pauses import gc_paused
+from proxgit.planning.capacity import check_capacity
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
@@ -45,20 +47,48 @@ class LiveReads:
     guests: dict[str, set[int]] = field(default_factory=dict)
     # cluster -> (node, storage) pairs whose container templates the plan checks
     template_storages: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    # the clusters to read at all; None: every cluster of proxgit.yaml
+    clusters: set[str] | None = None
 
 
-def reads_for(head: DesiredState, base: DesiredState | None) -> LiveReads:
-    """Guests declared in head or base, and storages of ostemplates of containers."""
+def reads_for(head: DesiredState, base: DesiredState | None, *, full: bool = False) -> LiveReads:
+    """What a plan reads: the guests it plans, and the storages of containers' ostemplates.
+
+    With a base (a pull request's plan, apply since the last applied revision)
+    only the guests whose documents differ between base and head are read (created,
+    updated, removed), in the clusters they are in: a change costs what it
+    changes, not what the estate holds. Without a base, or with ``full``
+    (``plan --drift``), every guest declared in head or base is read.
+    """
     guests: dict[str, set[int]] = {}
     storages: dict[str, set[tuple[str, str]]] = {}
-    for state in (head, base):
-        for cluster, vmid in state.guests if state else ():
+    changed = None if base is None or full else changed_guests(head, base)
+    if changed is None:
+        for state in (head, base):
+            for cluster, vmid in state.guests if state else ():
+                guests.setdefault(cluster, set()).add(vmid)
+    else:
+        for cluster, vmid in changed:
             guests.setdefault(cluster, set()).add(vmid)
-    for (cluster, _), guest in head.guests.items():
+    for key, guest in head.guests.items():
         spec = guest.document.spec
+        if changed is not None and key not in changed:
+            continue
         if isinstance(spec, ContainerSpec) and spec.ostemplate and ":" in spec.ostemplate:
-            storages.setdefault(cluster, set()).add((spec.node, spec.ostemplate.split(":")[0]))
-    return LiveReads(guests, storages)
+            storages.setdefault(key[0], set()).add((spec.node, spec.ostemplate.split(":")[0]))
+    return LiveReads(guests, storages, None if changed is None else set(guests))
+
+
+def changed_guests(head: DesiredState, base: DesiredState) -> set[tuple[str, int]]:
+    """(cluster, vmid) of the guests created, changed or removed between base and head."""
+    keys = set(head.guests) | set(base.guests)
+    return {
+        key
+        for key in keys
+        if key not in head.guests
+        or key not in base.guests
+        or _spec_changed(base.guests[key], head.guests[key])
+    }
 
 
 def build_plan(
@@ -76,6 +106,19 @@ def build_plan(
     ``heal`` (``--sync``, self-heal) says which guests whose file did not change are put
     back when their live state drifted; without it such drift is reported, not planned.
     """
+    with gc_paused():
+        return _build_plan(head, live, base=base, actor=actor, clusters=clusters, heal=heal)
+
+
+def _build_plan(
+    head: DesiredState,
+    live: LiveState,
+    *,
+    base: DesiredState | None,
+    actor: Iterable[str] | None,
+    clusters: Iterable[str] | None,
+    heal: Callable[[DesiredGuest], bool] | None,
+) -> Plan:
     identities = list(actor) if actor is not None else None
     config = head.config
     plan = Plan(
@@ -92,8 +135,13 @@ def build_plan(
             )
         )
     wanted = sorted(clusters) if clusters is not None else sorted(config.spec.clusters)
+    changed = changed_guests(head, base) if base is not None else None
     for cluster_name in wanted:
         cluster = live.clusters.get(cluster_name)
+        if cluster is None and changed is not None and all(c != cluster_name for c, _ in changed):
+            # a pull request's plan reads only the clusters its change touches
+            plan.unrefreshed += len(head.guests_in(cluster_name))
+            continue
         if cluster is None or not cluster.reachable:
             kind = cluster.error_kind if cluster else None
             code = {"unauthorized": "cluster-unauthorized", "forbidden": "cluster-forbidden"}
@@ -106,6 +154,7 @@ def build_plan(
             )
             continue
         _plan_cluster(plan, cluster, head, base, identities, heal)
+        check_capacity(plan, cluster, head)
     for (cluster_name, _vmid), guest in sorted(head.guests.items()):
         if cluster_name not in config.spec.clusters:  # pragma: no cover - loader refuses it
             plan.blockers.append(
@@ -148,6 +197,23 @@ def _plan_cluster(
             in_scope = _healable(guest, live_guest, vmid in requested) is None
         if live_guest is None:
             change = _plan_create(guest, cluster, declared_names)
+        elif not in_scope and _unread(live_guest):
+            # a pull request's plan reads only what changed: this guest is left as it is
+            change = GuestChange(
+                cluster=cluster.name,
+                vmid=vmid,
+                name=guest.name,
+                kind=guest.kind,
+                node=live_guest.node,
+                action=Action.noop,
+                file=guest.path,
+            )
+            plan.unrefreshed += 1
+            if guest.document.spec.node != live_guest.node:
+                # the listing says where it runs: the note needs no config read
+                change.warnings.append(
+                    node_moved_warning(live_guest, guest.document.spec.node, base=True)
+                )
         else:
             change = _plan_update(guest, live_guest, old, in_scope)
             if healing and change.action == Action.update:
@@ -337,6 +403,11 @@ def _healable(guest: DesiredGuest, live: LiveGuest, requested: bool) -> str | No
     if live.kind != guest.kind or live.template:
         return f"vmid {live.vmid} is live as another guest"
     return None
+
+
+def _unread(live: LiveGuest) -> bool:
+    """Its config was not asked for (not: asked for and found unusable)."""
+    return live.config is None and live.error is None and live.bad_key is None
 
 
 def _plan_create(
@@ -786,4 +857,4 @@ def _bytes(size: str) -> int:
     return parse_size(size)
 
 
-__all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "reads_for"]
+__all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "changed_guests", "reads_for"]

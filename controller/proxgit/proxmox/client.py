@@ -234,7 +234,8 @@ class ProxmoxClient:
     def wait_task(
         self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.05
     ) -> TaskResult:
-        """Wait for a Proxmox task to finish; returns its exit status and last log lines.
+        """Wait for a Proxmox task to finish; returns its exit status and, when it failed,
+        the last lines of its log.
 
         When :attr:`cancel` is set (SIGTERM or SIGINT during an apply) the wait is
         abandoned: the task keeps running in Proxmox and the result says so.
@@ -263,6 +264,10 @@ class ProxmoxClient:
             poll = min(poll * 1.5, 2.0)
         exitstatus = str(status.get("exitstatus", ""))
         log: list[str] = []
+        if exitstatus == "OK":
+            # a task that ended well says nothing its status did not: its log is read
+            # only to explain a failure (one request per task saved)
+            return TaskResult(upid, ok=True, exitstatus=exitstatus, log=log)
         try:
             lines = self.get(f"{path}/log", start=0, limit=500, expect=list)
             log = [str(line.get("t", "")) for line in lines if isinstance(line, dict)][-10:]
