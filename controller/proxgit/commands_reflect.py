@@ -38,6 +38,12 @@ from proxgit.clitools import repo_option, user_errors
     show_default=True,
     help="Ask the guest agent of running VMs for their IP addresses (one call per such VM).",
 )
+@click.option(
+    "--netbox/--no-netbox",
+    default=False,
+    show_default=True,
+    help="Also write live state into the NetBox of proxgit.yaml's netbox block (docs/netbox.md).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @user_errors
 def reflect(
@@ -46,10 +52,12 @@ def reflect(
     push: bool,
     commit: bool,
     agent_addresses: bool,
+    netbox: bool,
     output: str,
 ) -> None:
     """Snapshot live state into snapshot/ and commit it when it changed: 0 ok, 1 error."""
     from proxgit.reflecting import ReflectOptions, reflect_repository
+    from proxgit.reflecting.netbox import describe
 
     result = reflect_repository(
         repo,
@@ -58,6 +66,7 @@ def reflect(
             commit=commit,
             push=push,
             agent_addresses=agent_addresses,
+            netbox=netbox,
         ),
     )
     if output == "json":
@@ -89,6 +98,9 @@ def reflect(
             click.echo(f"committed {result.commit[:12]}{pushed}")
         elif commit:
             click.echo("snapshot unchanged: nothing to commit")
+        if result.netbox is not None:
+            for line in describe(result.netbox):
+                click.echo(line.text, err=line.problem)
     if not result.ok:
         sys.exit(1)
 
