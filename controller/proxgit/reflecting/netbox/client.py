@@ -210,7 +210,20 @@ class NetBoxClient:
         try:
             ids = self._bulk(batch)
         except pynetbox.RequestError as err:
-            if len(batch) > 1 and err.req.status_code == 400:
+            if len(batch) > 1 and err.req.status_code in (400, 404):
+                # NetBox refuses a bulk request whole; its answer names the objects at
+                # fault (by index, or by id for updates). Those fail, the rest goes again.
+                refused = _refused(err, batch)
+                if refused:
+                    rest = [w for i, w in enumerate(batch) if i not in refused]
+                    failures = [
+                        Failure(
+                            w.label, w.action.value, refused[i][1], refused[i][0], w.kind, w.key
+                        )
+                        for i, w in enumerate(batch)
+                        if i in refused
+                    ]
+                    return failures + (self._send(rest, on_done) if rest else [])
                 return [f for one in batch for f in self._send([one], on_done)]
             return [_failure(w, err) for w in batch]
         except requests.RequestException as err:
@@ -234,6 +247,43 @@ class NetBoxClient:
         return [w.id for w in batch]
 
 
+def _refused(err: pynetbox.RequestError, batch: list[Write]) -> dict[int, tuple[str | None, str]]:
+    """Position in ``batch`` -> (field, message) of each object NetBox's bulk answer names."""
+    try:
+        body = json.loads(err.error)
+    except (TypeError, ValueError):
+        return {}
+    items = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return {}
+    by_id = {w.id: i for i, w in enumerate(batch) if w.id is not None}
+    out: dict[int, tuple[str | None, str]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        index = item.get("index")
+        if not isinstance(index, int) and isinstance(item.get("id"), int):
+            index = by_id.get(int(item["id"]))
+        if isinstance(index, int) and 0 <= index < len(batch):
+            out[index] = _first_problem(item.get("errors"), err.req.status_code)
+    return out
+
+
+def _first_problem(errors: Any, status: int) -> tuple[str | None, str]:
+    """(field, message) of the first complaint in a DRF error mapping."""
+    if isinstance(errors, dict):
+        for name, problems in errors.items():
+            if isinstance(problems, list):
+                text = "; ".join(str(p) for p in problems)
+            elif isinstance(problems, dict):
+                text = "; ".join(f"{k}: {v}" for k, v in problems.items())
+            else:
+                text = str(problems)
+            field = None if name in ("non_field_errors", "__all__") else str(name)
+            return field, text
+    return None, f"HTTP {status}: {str(errors)[:200]}"
+
+
 def _failure(write: Write, err: pynetbox.RequestError) -> Failure:
     field, message = _field_message(err)
     return Failure(write.label, write.action.value, message, field, write.kind, write.key)
@@ -250,17 +300,12 @@ def _field_message(err: pynetbox.RequestError) -> tuple[str | None, str]:
     if isinstance(body, list):
         body = next((item for item in body if item), {})
     if isinstance(body, dict):
+        nested = body.get("errors")
+        if isinstance(nested, list) and nested and isinstance(nested[0], dict):
+            return _first_problem(nested[0].get("errors"), status)
         if "detail" in body and len(body) == 1:
             return None, f"HTTP {status}: {body['detail']}"
-        for name, problems in body.items():
-            if isinstance(problems, list):
-                text = "; ".join(str(p) for p in problems)
-            elif isinstance(problems, dict):
-                text = "; ".join(f"{k}: {v}" for k, v in problems.items())
-            else:
-                text = str(problems)
-            field = None if name == "non_field_errors" else str(name)
-            return field, text
+        return _first_problem(body, status)
     return None, f"HTTP {status}: {str(body)[:200]}"
 
 
