@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
+import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from proxgit.commands_reflect import reflect
+from proxgit.watching.loop import Watcher, WatchOptions
 from tests.netbox.conftest import TOKEN_ENV, NetBoxServer
 from tests.support import GitRepo, config_yaml
 
@@ -460,3 +463,30 @@ def test_the_config_block_is_checked_with_a_clear_message(
     )
     result = CliRunner().invoke(reflect, ["--repo", str(repo.path), "--netbox"])
     assert result.exit_code == 1 and "netbox.url" in result.output.replace("spec.", "")
+
+
+def test_the_watch_pod_reflects_into_netbox_and_counts_its_writes(
+    seeded: GitRepo, netbox: NetBoxServer, tmp_path: Path
+) -> None:
+    seeded.git("push", "--quiet", "origin", "main")
+    logs: list[str] = []
+    watcher = Watcher(
+        WatchOptions(
+            workdir=tmp_path / "pod",
+            url=str(seeded.remote),
+            interval=0.0,
+            reflect_interval=0.0,
+            listen=None,
+            max_iterations=2,
+        ),
+        log=logs.append,
+    )
+    watcher.run(threading.Event())
+    metrics = watcher.metrics.exposition()[0].decode()
+    labels = 'cluster="lab",action="create",kind="virtual machine"'
+    assert f"proxgit_netbox_writes_total{{{labels}}} 3.0" in metrics
+    assert 'proxgit_netbox_failures_total{cluster="lab"}' not in metrics
+    assert "watch: netbox: cluster lab: 25 created, 7 updated" in logs
+    assert "watch: netbox: cluster lab: no changes" in logs  # the second iteration
+    assert not [line for line in logs if "step" in line], logs
+    assert len(vms_of(netbox.api())) == 3

@@ -117,14 +117,18 @@ def wanted_objects(
     cluster_id: int,
     declared: Mapping[int, str],
     vlans: Mapping[int, int] | None = None,
+    tag_slugs: Mapping[str, str] | None = None,
 ) -> ClusterWanted:
     """One cluster's NetBox objects as they should be (see the module docstring).
 
     ``declared`` maps the vmids with a desired document to that document's
-    path; ``vlans`` maps a VLAN id (802.1Q) to the NetBox VLAN to use for it.
+    path; ``vlans`` maps a VLAN id (802.1Q) to the NetBox VLAN to use for it;
+    ``tag_slugs`` a Proxmox tag to its NetBox tag's slug (None: the tag's own
+    slug; a tag missing from the map is left off).
     """
     out = ClusterWanted()
     vlans = vlans or {}
+    slugs = tag_slugs
     for name, node in sorted(reading.live.nodes.items()):
         out.devices.append(
             Wanted(
@@ -145,7 +149,14 @@ def wanted_objects(
         out.live.add(vmid)
         if guest.template or guest.config is None:
             continue
-        _guest(out, guest, reading, settings, cluster_id, declared.get(vmid), vlans, owners_of)
+        tags = [
+            slugify(t) if slugs is None else slugs[t]
+            for t in guest.tags
+            if slugs is None or t in slugs
+        ]
+        _guest(
+            out, guest, reading, settings, cluster_id, declared.get(vmid), vlans, owners_of, tags
+        )
     return out
 
 
@@ -158,6 +169,7 @@ def _guest(
     desired_file: str | None,
     vlans: Mapping[int, int],
     owners_of: dict[str, str],
+    tags: list[str],
 ) -> None:
     vm: Key = (guest.vmid,)
     label = vm_label(guest)
@@ -182,7 +194,7 @@ def _guest(
                 "status": VM_STATUS.get(guest.status, "active"),
                 "vcpus": float(vcpus),
                 "memory": memory,
-                "tags": Tags([settings.tag, *(slugify(t) for t in guest.tags)]),
+                "tags": Tags([settings.tag, *tags]),
                 "custom_fields": {
                     CF_VMID: guest.vmid,
                     CF_TYPE: guest.type,

@@ -100,6 +100,7 @@ class NetBoxResult:
     version: str | None = None
     # supporting objects created this run (tags, custom fields, cluster type, site, ...)
     supporting: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +125,7 @@ class NetBoxResult:
             "seconds": round(self.seconds, 3),
             "requests": dict(sorted(self.requests.items())),
             "supporting": self.supporting,
+            "warnings": self.warnings,
             "clusters": [
                 {
                     "cluster": c.cluster,
@@ -175,7 +177,7 @@ def reflect_to_netbox(
     try:
         result.version = client.check()
         readable = [r for r in readings if r.error is None]
-        basics = _Basics.ensure(client, settings, readable, result.supporting)
+        basics = _Basics.ensure(client, settings, readable, result.supporting, result.warnings)
         shared = _read_tagged(client, settings.tag)
         for reading in readable:
             outcome = ClusterSync(cluster=reading.name)
@@ -202,6 +204,8 @@ class _Basics:
     site: int
     role: int
     device_type: int
+    # Proxmox tag -> the slug of its NetBox tag
+    tag_slugs: dict[str, str]
 
     @classmethod
     def ensure(
@@ -210,18 +214,24 @@ class _Basics:
         settings: NetBox,
         readings: Sequence[ClusterReading],
         created: list[str],
+        warnings: list[str],
     ) -> _Basics:
         tag = settings.tag
         tagged = {"tags": [{"slug": tag}]}
-        guest_tags = sorted(
-            {
-                slugify(t): t for r in readings for g in r.live.guests.values() for t in g.tags
-            }.items()
-        )
-        wanted_tags = {tag: tag, **dict(guest_tags)}
+        names = sorted({t for r in readings for g in r.live.guests.values() for t in g.tags})
+        guest_tags = [(slugify(name), name) for name in names]
         nodes = settings.nodes
         with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
-            tags_f = pool.submit(_by_slug, client, "extras", "tags", list(wanted_tags))
+            tags_f = pool.submit(
+                _by_slug, client, "extras", "tags", sorted({tag, *(s for s, _ in guest_tags)})
+            )
+            named_f = pool.submit(
+                lambda: {
+                    str(t["name"]).lower(): str(t["slug"])
+                    for part in chunks([n for _, n in guest_tags], 100)
+                    for t in client.read("extras", "tags", name=part)
+                }
+            )
             fields_f = pool.submit(
                 client.read, "extras", "custom_fields", name=sorted(CUSTOM_FIELDS)
             )
@@ -237,23 +247,41 @@ class _Basics:
             dtype_f = pool.submit(
                 _by_slug, client, "dcim", "device_types", [slugify(nodes.device_type)]
             )
-            tags, fields = tags_f.result(), fields_f.result()
+            tags, fields, named = tags_f.result(), fields_f.result(), named_f.result()
             ctypes, sites, roles, dtypes = (
                 ctype_f.result(),
                 site_f.result(),
                 role_f.result(),
                 dtype_f.result(),
             )
-        for slug, name in wanted_tags.items():
-            if slug not in tags:
-                description = "Managed by proxgit" if slug == tag else "A Proxmox tag"
-                client.create_one(
-                    "extras",
-                    "tags",
-                    {"name": name, "slug": slug, "description": description},
-                    f"tag {slug}",
-                )
+        if tag not in tags:
+            client.create_one(
+                "extras",
+                "tags",
+                {"name": tag, "slug": tag, "description": "Managed by proxgit"},
+                f"tag {tag}",
+            )
+            created.append(f"tag {tag}")
+        # each Proxmox tag: the NetBox tag of its slug, else the one of its name, else a new one
+        tag_slugs: dict[str, str] = {}
+        for slug, name in guest_tags:
+            if slug in tags:
+                tag_slugs[name] = slug
+            elif name.lower() in named:
+                tag_slugs[name] = named[name.lower()]
+            else:
+                try:
+                    client.create_one(
+                        "extras",
+                        "tags",
+                        {"name": name, "slug": slug, "description": "A Proxmox tag"},
+                        f"tag {slug}",
+                    )
+                except NetBoxUnavailable as err:
+                    warnings.append(f"Proxmox tag {name} left off the VMs: {err}")
+                    continue
                 created.append(f"tag {slug}")
+                tag_slugs[name] = slug
         have_fields = {str(f.get("name")): f for f in fields}
         for name, (kind, label) in CUSTOM_FIELDS.items():
             existing = have_fields.get(name)
@@ -331,7 +359,7 @@ class _Basics:
                 },
                 f"device type {nodes.device_type}",
             )
-        return cls(cluster_type=ctype, site=site, role=role, device_type=dtype)
+        return cls(cluster_type=ctype, site=site, role=role, device_type=dtype, tag_slugs=tag_slugs)
 
 
 def _by_slug(client: NetBoxClient, app: str, name: str, slugs: Sequence[str]) -> dict[str, int]:
@@ -420,6 +448,7 @@ class _ClusterRun:
             cluster_id=cluster_id,
             declared=self.declared,
             vlans=self._pick_vlans(vlans, vids),
+            tag_slugs=self.basics.tag_slugs,
         )
         self.outcome.warnings.extend(want.warnings)
         have = found_objects(
@@ -492,17 +521,24 @@ class _ClusterRun:
         for device in want.devices:
             device.fields.update(extra)
             device.create_only = device.create_only | frozenset(extra)
-        for found in have.devices:
-            # a device of another cluster or a hand-made one is never a VM's host
-            if found.fields.get("cluster") == cluster_id:
-                self.ids[(Kind.device, found.key)] = found.id
-        self._apply(self._diff(want.devices, have.devices, deletable=None).writes)
-        for found in have.devices:
-            if not found.tagged and found.fields.get("cluster") != cluster_id:
+        mine = [f for f in have.devices if f.fields.get("cluster") == cluster_id]
+        # a device of the node's name elsewhere in the site (hand-made, or another cluster's)
+        # is neither changed nor duplicated: the node's VMs get no device
+        elsewhere = {f.key: f for f in have.devices if f.fields.get("cluster") != cluster_id}
+        for found in mine:
+            self.ids[(Kind.device, found.key)] = found.id
+        wanted = []
+        for device in want.devices:
+            other = elsewhere.get(device.key)
+            if other is not None and device.key not in {f.key for f in mine}:
                 self.outcome.conflicts.append(
-                    f"device {found.key[0]}: exists in NetBox (id {found.id}) outside cluster "
-                    f"{self.reading.name} without the proxgit tag; its VMs get no device"
+                    f"device {device.key[0]}: a device of that name (id {other.id}) is in site "
+                    f"{self.settings.nodes.site} outside cluster {self.reading.name}; left "
+                    "alone, and the node's VMs get no device"
                 )
+                continue
+            wanted.append(device)
+        self._apply(self._diff(wanted, mine, deletable=None).writes)
 
     def _vms(self, want: ClusterWanted, have: FoundCluster) -> None:
         wanted_names = {str(w.fields["name"]).lower(): w.key for w in want.vms}
@@ -663,6 +699,7 @@ def describe(result: NetBoxResult) -> list[Line]:
     if result.error:
         return [Line(f"netbox: {result.error}; nothing written", True)]
     lines = [Line(f"netbox: created {created}") for created in result.supporting]
+    lines += [Line(f"netbox: warning: {warning}") for warning in result.warnings]
     for c in result.clusters:
         name = f"netbox: cluster {c.cluster}"
         if c.error:
