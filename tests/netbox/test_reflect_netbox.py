@@ -490,3 +490,21 @@ def test_the_watch_pod_reflects_into_netbox_and_counts_its_writes(
     assert "watch: netbox: cluster lab: no changes" in logs  # the second iteration
     assert not [line for line in logs if "step" in line], logs
     assert len(vms_of(netbox.api())) == 3
+
+
+def test_overwrite_dns_name_false_keeps_a_hand_edited_dns_name(
+    seeded: GitRepo, pve: Any, fakepve_cafile: str, netbox: NetBoxServer
+) -> None:
+    nb = netbox.api()
+    assert run(seeded).exit_code == 0
+    ip = nb.ipam.ip_addresses.get(address="10.0.20.11/24")
+    ip.dns_name = "www.example.com"
+    ip.save()
+    configure(seeded, pve, fakepve_cafile, netbox, overwriteDnsName=False)
+    result, writes = reflected(seeded, netbox)
+    assert result.exit_code == 0 and writes == Counter(), (result.output, writes)
+    assert nb.ipam.ip_addresses.get(ip.id).dns_name == "www.example.com"
+    configure(seeded, pve, fakepve_cafile, netbox)  # the default: Proxmox's name wins
+    result, writes = reflected(seeded, netbox)
+    assert writes == Counter({f"PATCH {IP}": 1})
+    assert nb.ipam.ip_addresses.get(ip.id).dns_name == "web-01"
