@@ -483,7 +483,7 @@ def test_the_watch_pod_reflects_into_netbox_and_counts_its_writes(
     )
     watcher.run(threading.Event())
     metrics = watcher.metrics.exposition()[0].decode()
-    labels = 'cluster="lab",action="create",kind="virtual machine"'
+    labels = 'action="create",cluster="lab",kind="virtual machine"'
     assert f"proxgit_netbox_writes_total{{{labels}}} 3.0" in metrics
     assert 'proxgit_netbox_failures_total{cluster="lab"}' not in metrics
     assert "watch: netbox: cluster lab: 25 created, 7 updated" in logs
