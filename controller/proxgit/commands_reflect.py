@@ -38,6 +38,12 @@ from proxgit.outcomes import Outcome
     show_default=True,
     help="Ask the guest agent of running VMs for their IP addresses (one call per such VM).",
 )
+@click.option(
+    "--netbox/--no-netbox",
+    default=False,
+    show_default=True,
+    help="Also write live state into the NetBox of proxgit.yaml's netbox block (docs/netbox.md).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @progress_options
 @user_errors
@@ -47,12 +53,14 @@ def reflect(
     push: bool,
     commit: bool,
     agent_addresses: bool,
+    netbox: bool,
     output: str,
     verbose: bool,
     quiet: bool,
 ) -> None:
     """Snapshot live state into snapshot/ and commit it when it changed: 0 ok, 1 error."""
     from proxgit.reflecting import ReflectOptions, reflect_repository
+    from proxgit.reflecting.netbox import describe
 
     with progress_view(verbose, quiet):
         result = reflect_repository(
@@ -62,12 +70,17 @@ def reflect(
                 commit=commit,
                 push=push,
                 agent_addresses=agent_addresses,
+                netbox=netbox,
             ),
         )
     if quiet and output != "json":
         read = sum(1 for c in result.clusters if not c.error)
         committed = f"; committed {result.commit[:12]}" if result.commit else ""
         click.echo(f"reflect: {read}/{len(result.clusters)} cluster(s) read{committed}")
+        if result.netbox is not None:
+            for line in describe(result.netbox):
+                if line.problem:
+                    click.echo(line.text, err=True)
     elif output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -99,6 +112,9 @@ def reflect(
             click.echo(f"committed {result.commit[:12]}{pushed}")
         elif commit:
             click.echo("snapshot unchanged: nothing to commit")
+        if result.netbox is not None:
+            for line in describe(result.netbox):
+                click.echo(line.text, err=line.problem)
     finish(Outcome.ok if result.ok else Outcome.failed)
 
 

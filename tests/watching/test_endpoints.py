@@ -199,6 +199,9 @@ def test_metrics_types_are_what_dashboards_expect(server: EndpointServer) -> Non
         "proxgit_pending_deletion_requests": "gauge",
         "proxgit_proxmox_requests": "counter",
         "proxgit_proxmox_errors": "counter",
+        "proxgit_netbox_requests": "counter",
+        "proxgit_netbox_writes": "counter",
+        "proxgit_netbox_failures": "counter",
         "proxgit_last_applied_revision_info": "gauge",
         "proxgit_last_success_timestamp_seconds": "gauge",
     }

@@ -304,6 +304,64 @@ class Capacity(Model):
     )
 
 
+SLUG_PATTERN = r"^[-a-z0-9_]+$"
+
+
+class NetBoxNodes(Model):
+    """How Proxmox nodes appear in NetBox: devices of this site, role and type."""
+
+    site: str = Field(default="Proxmox VE", description="Site name; created when missing.")
+    role: str = Field(default="Proxmox VE node", description="Device role; created when missing.")
+    device_type: str = Field(
+        default="Proxmox VE node", description="Device type (model); created when missing."
+    )
+    manufacturer: str = Field(
+        default="Generic", description="Manufacturer of the device type, when it is created."
+    )
+
+
+class NetBox(Model):
+    """Where ``proxgit reflect --netbox`` writes live state, and how (docs/netbox.md)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$")] = Field(
+        description="NetBox's base URL, https://netbox.example (without /api)."
+    )
+    token_from: SecretRef = Field(
+        description="The API token by reference: a v1 token (40 characters) or a v2 token "
+        "(nbt_<key>.<secret>)."
+    )
+    verify_ssl: bool = True
+    ca_file: str | None = Field(default=None, description="PEM CA bundle to verify NetBox.")
+    tag: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=100)] = Field(
+        default="proxgit",
+        description="Slug of the tag on every object proxgit creates; objects without it are "
+        "never changed or deleted.",
+    )
+    overwrite_dns_name: bool = Field(
+        default=True,
+        description="Keep IP addresses' dns_name equal to the guest's hostname; false sets it "
+        "only when proxgit creates the address.",
+    )
+    overwrite_vm_tags: bool = Field(
+        default=True,
+        description="Keep VM tags equal to the guest's Proxmox tags (plus proxgit's tag); "
+        "false sets them only when proxgit creates the VM.",
+    )
+    delete_orphans: bool = Field(
+        default=False,
+        description="Delete proxgit-tagged VMs whose guest is gone; false marks them "
+        "decommissioning.",
+    )
+    cluster_type: str = Field(default="Proxmox VE", description="Cluster type of every cluster.")
+    nodes: NetBoxNodes = Field(default_factory=NetBoxNodes)
+    concurrency: Annotated[int, Field(ge=1, le=16)] = Field(
+        default=2, description="Concurrent requests to NetBox."
+    )
+    timeout: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="Seconds to wait for one NetBox answer."
+    )
+
+
 class ConfigSpec(Model):
     clusters: dict[ClusterName, Cluster]
     main_branch: str = "main"
@@ -318,6 +376,10 @@ class ConfigSpec(Model):
         default=None, description="The forge hosting this repository (forge identity mode)."
     )
     capacity: Capacity = Field(default_factory=Capacity)
+    netbox: NetBox | None = Field(
+        default=None,
+        description="Reflect live state into this NetBox (reflect --netbox, the watch pod).",
+    )
 
     @property
     def identity_mode(self) -> IdentityMode:

@@ -16,17 +16,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxgit.errors import ConfigError
 from proxgit.git import GitRepository, commit_identity
 from proxgit.loading import load_directory
+from proxgit.models.config import Config
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory
 from proxgit.reflecting.drift import DriftKind, compute_drift
 from proxgit.reflecting.reading import ClusterReading, read_cluster_snapshot
 from proxgit.reflecting.snapshot import SNAPSHOT_DIR, build_cluster_snapshot, vmid_of
 from proxgit.reflecting.summary import ClusterChanges, commit_message, compare
+
+if TYPE_CHECKING:
+    from proxgit.reflecting.netbox import NetBoxResult
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class ReflectOptions:
     commit: bool = True
     push: bool = False
     agent_addresses: bool = True
+    # also write live state into the NetBox of proxgit.yaml's netbox block; None: when
+    # proxgit.yaml has one (the watch pod), True: it must have one
+    netbox: bool | None = False
 
 
 @dataclass
@@ -61,10 +68,12 @@ class ReflectResult:
     commit: str | None = None
     pushed: bool = False
     message: str | None = None
+    netbox: NetBoxResult | None = None
 
     @property
     def ok(self) -> bool:
-        return all(c.error is None and not c.unread for c in self.clusters)
+        netbox_ok = self.netbox is None or self.netbox.ok
+        return netbox_ok and all(c.error is None and not c.unread for c in self.clusters)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +98,7 @@ class ReflectResult:
                 }
                 for c in self.clusters
             ],
+            "netbox": self.netbox.as_dict() if self.netbox is not None else None,
         }
 
 
@@ -107,6 +117,11 @@ def reflect_repository(
         if name not in config.spec.clusters:
             known = ", ".join(sorted(config.spec.clusters)) or "none"
             raise ConfigError(f"--cluster {name}: not in proxgit.yaml (clusters: {known})")
+    if options.netbox is True and config.spec.netbox is None:
+        raise ConfigError(
+            "--netbox: proxgit.yaml has no netbox block; add spec.netbox with url and "
+            "tokenFrom (docs/netbox.md), or leave out --netbox"
+        )
     git = GitRepository(repo) if options.commit or options.push else None
     factory = clients or client_factory(config, repo, read_only=True)
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
@@ -149,8 +164,23 @@ def reflect_repository(
                 shutil.rmtree(folder)
                 all_changes.append(ClusterChanges(folder.name, removed_cluster=True))
     result.changed = any(c.any or c.removed_cluster for c in all_changes)
-    if git is None:
-        return result
+    if git is not None:
+        _commit(git, config, result, all_changes, options)
+    if options.netbox is not False and config.spec.netbox is not None:
+        # after the snapshot is safe in Git: NetBox being down must not cost the snapshot
+        from proxgit.reflecting.netbox import reflect_to_netbox
+
+        result.netbox = reflect_to_netbox(config.spec.netbox, readings, desired, repo=repo)
+    return result
+
+
+def _commit(
+    git: GitRepository,
+    config: Config,
+    result: ReflectResult,
+    all_changes: list[ClusterChanges],
+    options: ReflectOptions,
+) -> None:
     message = (
         commit_message(all_changes)
         if result.changed
@@ -162,7 +192,6 @@ def reflect_repository(
         if options.push:
             git.push_branch(config.spec.main_branch)
             result.pushed = True
-    return result
 
 
 def keep_unread(reading: ClusterReading, old: dict[str, bytes], new: dict[str, bytes]) -> list[str]:

@@ -162,6 +162,24 @@ class WatchMetrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         r.register(GC_COLLECTOR)
+        self._netbox_requests = Counter(
+            "proxgit_netbox_requests",
+            "NetBox API requests made by reflect, per HTTP method.",
+            ["method"],
+            registry=r,
+        )
+        self._netbox_writes = Counter(
+            "proxgit_netbox_writes",
+            "Objects written to NetBox by reflect, per cluster, action and kind.",
+            ["cluster", "action", "kind"],
+            registry=r,
+        )
+        self._netbox_failures = Counter(
+            "proxgit_netbox_failures",
+            "Objects NetBox refused (or whole NetBox steps that failed), per cluster.",
+            ["cluster"],
+            registry=r,
+        )
         self._last_applied = Info(
             "proxgit_last_applied_revision",
             "The Git revision last applied to each cluster.",
@@ -255,6 +273,18 @@ class WatchMetrics:
 
     def guest(self, cluster: str, name: str, vmid: int, state: str, detail: str) -> None:
         """Guest progress is for the terminal, not for metrics."""
+
+    def add_netbox_requests(self, method: str, n: int = 1) -> None:
+        """``n`` more NetBox API requests with HTTP ``method``."""
+        self._netbox_requests.labels(method.upper()).inc(_non_negative(n, "requests"))
+
+    def add_netbox_writes(self, cluster: str, action: str, kind: str, n: int = 1) -> None:
+        """``n`` objects of ``kind`` were created, updated or deleted in NetBox for ``cluster``."""
+        self._netbox_writes.labels(cluster, action, kind).inc(_non_negative(n, "writes"))
+
+    def add_netbox_failures(self, cluster: str, n: int = 1) -> None:
+        """NetBox refused ``n`` objects of ``cluster`` ("" when the whole step failed)."""
+        self._netbox_failures.labels(cluster).inc(_non_negative(n, "failures"))
 
     def set_last_applied(self, cluster: str, revision: str) -> None:
         """``revision`` is now the last revision applied to ``cluster`` (replaces the old one)."""

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proxgit import observe
 from proxgit.applying.results import RunState
@@ -26,6 +27,9 @@ from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
 from proxgit.outcomes import Outcome
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
+
+if TYPE_CHECKING:
+    from proxgit.reflecting.netbox import NetBoxResult
 
 Log = Callable[[str], None]
 
@@ -243,7 +247,7 @@ class Watcher:
 
         result = reflect_repository(
             self.options.workdir,
-            ReflectOptions(clusters=self.options.clusters, push=self.options.push),
+            ReflectOptions(clusters=self.options.clusters, push=self.options.push, netbox=None),
         )
         self.last_reflect = time.monotonic()
         for outcome in result.clusters:
@@ -254,5 +258,29 @@ class Watcher:
             )
         if result.commit:
             self.log(f"watch: {result.message.splitlines()[0] if result.message else 'reflected'}")
+        problems = [f"{c.cluster}: {c.error}" for c in result.clusters if c.error]
+        if result.netbox is not None:
+            from proxgit.reflecting.netbox import describe
+
+            self._record_netbox(result.netbox)
+            problems += [
+                f"netbox: {line.text.removeprefix('netbox: ')}"
+                for line in describe(result.netbox)
+                if line.problem
+            ]
         if not result.ok:
-            raise ProxgitError("reflect: " + "; ".join(c.error for c in result.clusters if c.error))
+            raise ProxgitError("reflect: " + "; ".join(problems or ["guests not read"]))
+
+    def _record_netbox(self, netbox: NetBoxResult) -> None:
+        for method, n in netbox.requests.items():
+            self.metrics.add_netbox_requests(method, n)
+        if netbox.error:
+            self.metrics.add_netbox_failures("", 1)
+        for cluster in netbox.clusters:
+            for what, n in cluster.written.items():
+                action, _, kind = what.partition(" ")
+                self.metrics.add_netbox_writes(cluster.cluster, action, kind, n)
+            failed = len(cluster.failures) + (1 if cluster.error else 0)
+            if failed:
+                self.metrics.add_netbox_failures(cluster.cluster, failed)
+            self.log(f"watch: netbox: cluster {cluster.cluster}: {cluster.summary()}")
