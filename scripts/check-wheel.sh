@@ -13,6 +13,9 @@
 #      whole story from the installed package, in a directory far from the source.
 #
 # Usage: scripts/check-wheel.sh [OUTDIR]   (OUTDIR keeps dist/; default a temp dir)
+#        CHECK_WHEEL_DIST=dist scripts/check-wheel.sh
+#                                          (skip step 1: check the artefacts already in dist/,
+#                                          as the release workflow does with what it publishes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,10 +32,14 @@ quiet_pip() { "$1/bin/pip" install --quiet --disable-pip-version-check "${@:2}" 
 
 # --- 1. build -------------------------------------------------------------------------
 "$PYTHON" -m venv "$WORK/tools"
-quiet_pip "$WORK/tools" build
-rm -f "$DIST"/proxgit-*
-(cd "$ROOT" && "$WORK/tools/bin/python" -m build --outdir "$DIST" . >"$WORK/build.log" 2>&1) \
-  || { tail -40 "$WORK/build.log" >&2; fail "python -m build"; }
+if [ -n "${CHECK_WHEEL_DIST:-}" ]; then
+  DIST="$(cd "$CHECK_WHEEL_DIST" && pwd)"
+else
+  quiet_pip "$WORK/tools" build
+  rm -f "$DIST"/proxgit-*
+  (cd "$ROOT" && "$WORK/tools/bin/python" -m build --outdir "$DIST" . >"$WORK/build.log" 2>&1) \
+    || { tail -40 "$WORK/build.log" >&2; fail "python -m build"; }
+fi
 wheels=("$DIST"/proxgit-*.whl)
 sdists=("$DIST"/proxgit-*.tar.gz)
 [ "${#wheels[@]}" -eq 1 ] && [ -f "${wheels[0]}" ] || fail "expected one wheel in $DIST"
