@@ -7,7 +7,7 @@
 #      (dotfiles included), the sdist holds example-repo/ and schemas/;
 #   3. a fresh venv with only that wheel and its runtime dependencies:
 #      `proxgit --version` names the wheel's version, `proxgit validate` passes
-#      on the example repository, `proxgit demo` without fakepve says how to get
+#      on the example repository and on a `proxgit init` starter, `proxgit demo` without fakepve says how to get
 #      it (one line, exit 1, no traceback);
 #   4. the same venv plus the `demo` extra (fakepve): `proxgit demo` runs the
 #      whole story from the installed package, in a directory far from the source.
@@ -95,6 +95,10 @@ say "proxgit --version: $said"
 "$VENV/bin/proxgit" validate "$ROOT/example-repo" >"$WORK/validate.log" 2>&1 \
   || { cat "$WORK/validate.log" >&2; fail "proxgit validate example-repo"; }
 say "proxgit validate example-repo: $(tail -1 "$WORK/validate.log")"
+"$VENV/bin/proxgit" init --forge gitlab "$WORK/starter" >/dev/null \
+  && "$VENV/bin/proxgit" validate "$WORK/starter" >"$WORK/starter.log" 2>&1 \
+  || { cat "$WORK/starter.log" >&2; fail "proxgit init + validate from the wheel"; }
+say "proxgit init + validate: $(tail -1 "$WORK/starter.log")"
 if "$VENV/bin/pip" list --disable-pip-version-check --format=freeze | grep -qi '^fakepve=='; then
   fail "fakepve is installed without the demo extra"
 fi

@@ -189,7 +189,7 @@ def _bring_up(work: Path) -> None:
 
 
 NEW_VM = """\
-# yaml-language-server: $schema=../../../../schemas/virtualmachine.schema.json
+# yaml-language-server: $schema=../../../schemas/virtualmachine.schema.json
 apiVersion: proxgit/v1
 kind: VirtualMachine
 metadata: {{name: {name}, cluster: lab, labels: {{team: web}}}}

@@ -112,9 +112,7 @@ def test_gitlab_schema_rejects_a_broken_pipeline(tmp_path: Path) -> None:
 # -- the files pass them --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [*GITHUB, *GITEA, RELEASE], ids=lambda p: str(p.relative_to(ROOT))
-)
+@pytest.mark.parametrize("path", [*GITHUB, *GITEA, RELEASE], ids=lambda p: str(p.relative_to(ROOT)))
 def test_workflow_passes_actionlint(path: Path) -> None:
     result = _actionlint(path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -167,9 +165,7 @@ def test_no_example_installs_an_unpinned_proxgit() -> None:
 # -- GitHub and Gitea -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [*GITHUB, *GITEA, RELEASE], ids=lambda p: str(p.relative_to(ROOT))
-)
+@pytest.mark.parametrize("path", [*GITHUB, *GITEA, RELEASE], ids=lambda p: str(p.relative_to(ROOT)))
 def test_actions_are_pinned_to_commit_shas_with_a_version_comment(path: Path) -> None:
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if re.match(r"^\s*(-\s*)?uses:", line):
@@ -217,7 +213,9 @@ def test_gitlab_jobs_keep_the_rules() -> None:
     image = default["image"]
     assert re.search(r"@sha256:[0-9a-f]{64}$|:\d+\.\d+\.\d+(-[a-z]+)?$", image), image
     assert INSTALL in default["before_script"]
-    assert any("/etc/proxgit/ca/example-internal-ca.pem" in line for line in default["before_script"])
+    assert any(
+        "/etc/proxgit/ca/example-internal-ca.pem" in line for line in default["before_script"]
+    )
     assert default["timeout"]
     for name in ("plan", "reflect", "drift"):
         variables = pipeline[name]["variables"]
