@@ -38,10 +38,11 @@ def test_image_build_steps_run_as_shell() -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     for line in (
-        "proxgit --version: proxgit, version 0.1.0",
+        "proxgit --version: proxgit, version 0.1.dev0",
+        "proxgit demo in the runtime image: exit 1",
         "no test or demo packages in the runtime venv",
         "HEALTHCHECK command: exit 0 against a live /healthz, non-zero without",
-        "no docker build was run",
+        "no container engine was run",
     ):
         assert line in output, output
 
@@ -52,6 +53,16 @@ def test_dockerfile_and_context_basics() -> None:
     assert 'ENTRYPOINT ["proxgit"]' in lines
     assert 'CMD ["watch"]' in lines
     assert "USER 10001:10001" in lines
-    assert not [line for line in lines if "fakepve" in line or "[test" in line]
+    runtime = lines[: lines.index("FROM runtime AS demo")]
+    assert not [line for line in runtime if "fakepve" in line or "[test" in line or "[demo" in line]
+    assert lines[-1] == "FROM runtime", "the default target is the runtime image"
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!controller/"]
+    assert ignore[ignore.index("*") :][:7] == [
+        "*",
+        "!pyproject.toml",
+        "!README.md",
+        "!controller/",
+        "!setup.py",
+        "!MANIFEST.in",
+        "!example-repo/",
+    ]
