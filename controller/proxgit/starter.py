@@ -160,15 +160,6 @@ spec:
   passwordFrom: {env: LAB_CT_ROOT_PASSWORD}
 """
 
-GITIGNORE = """\
-# Local plan output and editor files; never commit token secrets or CA keys.
-/plan.json
-/plan.md
-*.secret
-.env
-.env.*
-"""
-
 # A YAML mapping line for a prod-only variable (env, GitLab variables).
 _PROD_LINE = re.compile(r"^\s+[A-Z_]*PROD_[A-Z_]*: .*\n", re.M)
 
@@ -211,9 +202,9 @@ def write_starter(directory: Path, forge: str, example: Path) -> list[Path]:
         ),
         "clusters/lab/vms/vm-01.yaml": VM,
         "clusters/lab/containers/ct-01.yaml": CONTAINER,
-        ".gitignore": GITIGNORE,
-        "ci/requirements.txt": (example / "ci" / "requirements.txt").read_text(encoding="utf-8"),
     }
+    for name in (".gitignore", "ci/requirements.txt"):
+        files[name] = (example / name).read_text(encoding="utf-8")
     for name in CI_FILES[forge]:
         files[name] = narrow_ci_file((example / name).read_text(encoding="utf-8"))
     written = []
