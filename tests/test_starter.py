@@ -103,3 +103,12 @@ def test_narrowing_keeps_lab_and_renames_the_ca() -> None:
     assert "PROXGIT_PROD_TOKEN_SECRET" not in narrowed
     assert "CA_PEM: ${{ vars.PROXGIT_CA_PEM }}" in narrowed
     assert narrowed.startswith("# Written by `proxgit init`")
+
+
+def test_an_odd_directory_name_is_still_one_yaml_string(tmp_path: Path) -> None:
+    repo = tmp_path / 'a: b #c "d"'
+    code, output = _init("--forge", "gitea", str(repo))
+    assert code == 0, output
+    result = CliRunner().invoke(main, ["validate", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((repo / "proxgit.yaml").read_text())["metadata"]["name"] == repo.name

@@ -10,6 +10,7 @@ tests lint), narrowed from its two clusters to the starter's one.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -196,7 +197,8 @@ def write_starter(directory: Path, forge: str, example: Path) -> list[Path]:
             )
     files: dict[str, str] = {
         "proxgit.yaml": CONFIG.format(
-            name=directory.resolve().name or "infra",
+            # JSON's double-quoted string is YAML too: any directory name stays one string.
+            name=json.dumps(directory.resolve().name or "infra"),
             forge=FORGE_BLOCKS[forge],
             ca_file=CA_FILE,
         ),
