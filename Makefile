@@ -41,6 +41,7 @@ lint: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/proxgit schema --out schemas
+	$(BIN)/proxgit schema --out example-repo/schemas
 
 demo: $(STAMP)
 	$(BIN)/proxgit demo

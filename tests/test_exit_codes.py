@@ -6,6 +6,7 @@ scenario here fails the test, so the contract and its proof move together.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner, Result
@@ -211,6 +213,32 @@ def demo_0(c: Case) -> list[Result]:
     return [c.run("demo", "--workdir", str(c.tmp / "demo"))]
 
 
+def demo_1(c: Case) -> list[Result]:
+    # an install without the demo extra: fakepve cannot be found
+    real = importlib.util.find_spec
+
+    def without_fakepve(name: str, *args: Any) -> Any:
+        return None if name == "fakepve" else real(name, *args)
+
+    with mock.patch("importlib.util.find_spec", without_fakepve):
+        result = c.run("demo", "--workdir", str(c.tmp / "demo"))
+    assert "pip install" in result.output, result.output
+    assert not (c.tmp / "demo").exists()
+    return [result]
+
+
+def init_0(c: Case) -> list[Result]:
+    return [c.run("init", "--forge", "gitlab", str(c.tmp / "starter"))]
+
+
+def init_1(c: Case) -> list[Result]:
+    (c.tmp / "busy").mkdir()
+    (c.tmp / "busy" / "notes.txt").write_text("mine\n", encoding="utf-8")
+    result = c.run("init", str(c.tmp / "busy"))
+    assert sorted(p.name for p in (c.tmp / "busy").iterdir()) == ["notes.txt"]
+    return [result]
+
+
 SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("validate", 0): validate_0,
     ("validate", 1): validate_1,
@@ -235,6 +263,9 @@ SCENARIOS: dict[tuple[str, int], Scenario] = {
     ("import", 0): import_0,
     ("import", 1): import_1,
     ("demo", 0): demo_0,
+    ("demo", 1): demo_1,
+    ("init", 0): init_0,
+    ("init", 1): init_1,
 }
 
 
@@ -249,7 +280,7 @@ def test_every_documented_code_has_a_scenario() -> None:
     "row",
     [
         pytest.param(
-            row, id=f"{row[0]}-{row[1]}", marks=[pytest.mark.slow] if row[0] == "demo" else []
+            row, id=f"{row[0]}-{row[1]}", marks=[pytest.mark.slow] if row == ("demo", 0) else []
         )
         for row in documented()
     ],

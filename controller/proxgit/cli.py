@@ -642,6 +642,26 @@ def watch(
 
 @main.command()
 @click.option(
+    "--forge",
+    type=click.Choice(["github", "gitlab", "gitea"]),
+    default="github",
+    show_default=True,
+    help="Whose CI files to write.",
+)
+@click.argument("directory", type=click.Path(file_okay=True, path_type=Path))
+@user_errors
+def init(forge: str, directory: Path) -> None:
+    """Write a starter repository: proxgit.yaml, one VM, one container, CI, schemas."""
+    from proxgit.demo import example_repository
+    from proxgit.starter import write_starter
+
+    written = write_starter(directory, forge, example_repository())
+    click.echo(f"{directory}: {len(written)} files written for {forge}")
+    click.echo(f"next: proxgit validate {directory}; then edit proxgit.yaml and commit")
+
+
+@main.command()
+@click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,

@@ -11,6 +11,7 @@ repository is left behind for you to look around.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -25,7 +26,15 @@ import click
 from proxgit.errors import ConfigError, InvalidRepository
 from proxgit.loading import load_directory
 
-EXAMPLE_REPO = Path(__file__).resolve().parents[2] / "example-repo"
+# The wheel carries the example repository as package data (setup.py); a
+# source checkout (an editable install) has it at the top of the tree.
+PACKAGED_EXAMPLE = Path(__file__).resolve().parent / "example_repo"
+SOURCE_EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
+NO_FAKEPVE = (
+    "the demo needs fakepve, the embedded Proxmox it runs against (AGPL-3.0, so not "
+    "installed with proxgit): pip install 'proxgit[demo]' (the same version as proxgit), "
+    "or use the -demo image; in a source checkout, 'make demo'"
+)
 ALICE = ("Alice Admin", "alice@example.net")
 ERIN = ("Erin Approver", "erin@example.net")
 GRACE = ("Grace Admin", "root-team@example.net")
@@ -89,8 +98,8 @@ class EmbeddedProxmox:
         try:
             from fakepve import FakePve
             from fakepve.certs import make_cert
-        except ImportError as err:  # pragma: no cover - make demo installs it
-            raise ConfigError("the demo needs fakepve: run 'make demo', which installs it") from err
+        except ImportError:
+            raise ConfigError(NO_FAKEPVE) from None
         certdir.mkdir(parents=True, exist_ok=True)
         self.certfile, keyfile, _ = make_cert(str(certdir), hosts=("127.0.0.1",))
         self.pve: Any = FakePve(user="root@pam", password="secret", host="127.0.0.1", port=0)
@@ -180,7 +189,7 @@ def _bring_up(work: Path) -> None:
 
 
 NEW_VM = """\
-# yaml-language-server: $schema=../../../../schemas/virtualmachine.schema.json
+# yaml-language-server: $schema=../../../schemas/virtualmachine.schema.json
 apiVersion: proxgit/v1
 kind: VirtualMachine
 metadata: {{name: {name}, cluster: lab, labels: {{team: web}}}}
@@ -200,10 +209,22 @@ spec:
 """
 
 
+def example_repository() -> Path:
+    """The example repository: the installed package's copy, else the source tree's."""
+    for candidate in (PACKAGED_EXAMPLE, SOURCE_EXAMPLE):
+        if (candidate / "proxgit.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        f"{PACKAGED_EXAMPLE}: the example repository is missing from this installation; "
+        "reinstall proxgit from a wheel or sdist"
+    )
+
+
 def run_demo(workdir: Path | None = None) -> Path:
     """Run the demo; returns the temporary working repository it leaves behind."""
-    if not EXAMPLE_REPO.is_dir():
-        raise ConfigError(f"{EXAMPLE_REPO}: example-repo not found; run the demo from a clone")
+    example = example_repository()
+    if importlib.util.find_spec("fakepve") is None:
+        raise ConfigError(NO_FAKEPVE)
     base = workdir or Path(tempfile.mkdtemp(prefix="proxgit-demo-"))
     remote, work = base / "remote.git", base / "work"
 
@@ -221,7 +242,7 @@ def run_demo(workdir: Path | None = None) -> Path:
     try:
         step("The desired-state repository, with a bare remote")
         _git(base, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-        shutil.copytree(EXAMPLE_REPO, work)
+        shutil.copytree(example, work)
         _point_config_at(work, fakes)
         _signatures_mode(
             work,

@@ -446,13 +446,15 @@ def _validate(data: dict[str, Any], guest: LiveGuest) -> VirtualMachine | Contai
 
 
 def schema_ref(repo: Path, imported: ImportedGuest) -> str | None:
-    """The schema path relative to the document, when ``schemas/`` is in the repo (or above)."""
+    """The schema path relative to the document, when the repository has ``schemas/``.
+
+    Only the repository's own folder counts: a path out of it breaks once the
+    repository is cloned elsewhere."""
     name = f"{_SCHEMA[imported.kind]}.schema.json"
     folder = (repo / imported.path).parent
-    for base in (repo, repo.parent):
-        schema = base / "schemas" / name
-        if schema.is_file():
-            return os.path.relpath(schema.resolve(), folder.resolve()).replace(os.sep, "/")
+    schema = repo / "schemas" / name
+    if schema.is_file():
+        return os.path.relpath(schema.resolve(), folder.resolve()).replace(os.sep, "/")
     return None
 
 

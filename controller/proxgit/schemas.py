@@ -1,8 +1,13 @@
 """JSON Schemas for every document kind, generated from the pydantic models.
 
 Editors use them through the ``# yaml-language-server: $schema=...`` line at
-the top of each file; ``proxgit schema --check`` fails when the committed
-schemas no longer match the models.
+the top of each file, a relative path to the repository's own ``schemas/``
+folder (``proxgit init`` writes it, ``proxgit schema --out schemas`` refreshes
+it); ``proxgit schema --check`` fails when the files no longer match the models.
+
+The ``$id`` is a name, not a download location: ``urn:proxgit:schema:v1:<kind>``,
+versioned by the documents' ``apiVersion`` (``proxgit/v1``). Nothing is served
+at it; every repository carries its own copy.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from proxgit.models import DOCUMENT_KINDS
+from proxgit.models import API_VERSION, DOCUMENT_KINDS
 
 SCHEMA_FILES = {kind: f"{kind.lower()}.schema.json" for kind in DOCUMENT_KINDS}
 
@@ -22,9 +27,15 @@ def build_schema(kind: str) -> dict[str, Any]:
     _close_slot_maps(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://proxgit.dev/schemas/{SCHEMA_FILES[kind]}",
+        "$id": schema_id(kind),
         **schema,
     }
+
+
+def schema_id(kind: str) -> str:
+    """The versioned ``$id`` of a kind's schema: ``urn:proxgit:schema:v1:virtualmachine``."""
+    version = API_VERSION.split("/", 1)[1]
+    return f"urn:proxgit:schema:{version}:{kind.lower()}"
 
 
 def render_schemas() -> dict[str, str]:

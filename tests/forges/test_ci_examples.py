@@ -302,7 +302,8 @@ def test_github_workflows_keep_the_safety_rules() -> None:
         triggers = workflow.get("on", workflow.get(True))
         assert "pull_request_target" not in triggers, name
     plan = workflows["proxgit-plan.yml"]
-    assert plan["permissions"] == {
+    assert plan["permissions"] == {}
+    assert plan["jobs"]["plan"]["permissions"] == {
         "contents": "read",
         "pull-requests": "write",
         "statuses": "write",

@@ -247,3 +247,14 @@ def test_example_repo_still_validates_with_deploy_present() -> None:
 
     result = CliRunner().invoke(main, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_pod_sets_no_git_identity_of_its_own() -> None:
+    """proxgit.yaml's commitIdentity is the pod's only commit identity: no Git env override."""
+    for name, doc in by_kind("ConfigMap").items():
+        for key in doc.get("data", {}):
+            assert not key.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")), (name, key)
+    for name, deployment in by_kind("Deployment").items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for var in container.get("env", []):
+                assert not var["name"].startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")), name

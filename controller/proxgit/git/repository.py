@@ -195,8 +195,16 @@ class GitRepository:
         self._identity = identity
         return self.resolve("HEAD")
 
-    def push_branch(self, branch: str, *, attempts: int = 5) -> None:
-        """Push ``branch``; on a lost race, rebase our commits onto the remote tip and retry."""
+    def push_branch(
+        self, branch: str, *, attempts: int = 5, identity: Identity | None = None
+    ) -> None:
+        """Push ``branch``; on a lost race, rebase our commits onto the remote tip and retry.
+
+        The rebase re-commits under ``identity``, else the one of this clone's last
+        :meth:`commit_paths`, else proxgit's default identity: never whatever
+        ``GIT_COMMITTER_*`` the process environment holds."""
+        if identity is not None:
+            self._identity = identity
         if not self.has_remote():
             raise RepositoryError(f"{self.path}: no remote '{self.remote}' to push to")
         for attempt in range(attempts):
@@ -222,16 +230,11 @@ class GitRepository:
 
     def rebase_onto(self, upstream: str, identity: Identity | None) -> None:
         """Rebase proxgit's local commits onto ``upstream``, re-signed with its key and
-        committed under its identity (never the environment's GIT_COMMITTER_*)."""
+        committed under its identity (never the environment's GIT_COMMITTER_*); with no
+        identity known (proxgit.yaml unreadable), under proxgit's default one, unsigned."""
         options = identity.signing_options() if identity else ["-c", "commit.gpgsign=false"]
-        self.run(
-            *options,
-            "rebase",
-            "--quiet",
-            "--autostash",
-            upstream,
-            env=identity.env() if identity else None,
-        )
+        who = identity or default_identity()
+        self.run(*options, "rebase", "--quiet", "--autostash", upstream, env=who.env())
 
     # --- refs as shared state ----------------------------------------------------
 
@@ -277,6 +280,12 @@ class GitRepository:
     def commits_touching(self, path: str, revision: str = "HEAD") -> list[git.Commit]:
         """Commits that changed ``path``, newest first."""
         return list(self.repo.iter_commits(revision, paths=path))
+
+
+def default_identity() -> Identity:
+    """proxgit's identity when proxgit.yaml names none (``commitIdentity``'s defaults)."""
+    ident = CommitIdentity()
+    return Identity(ident.name, ident.email)
 
 
 def commit_identity(config: Config, base_dir: Path | None) -> Identity:

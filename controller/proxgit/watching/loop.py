@@ -156,15 +156,16 @@ class Watcher:
         branch = self.options.branch
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
         repo.run("checkout", "--quiet", branch)
+        identity = self._identity(repo)
         try:
-            repo.rebase_onto(f"{repo.remote}/{branch}", self._identity(repo))
+            repo.rebase_onto(f"{repo.remote}/{branch}", identity)
         except RepositoryError:
             repo.run("rebase", "--abort")
             repo.run("reset", "--quiet", "--hard", f"{repo.remote}/{branch}")
             self.log("watch: local proxgit commits conflicted with the remote; reset to it")
         ahead = repo.run("rev-list", "--count", f"{repo.remote}/{branch}..HEAD").strip()
         if self.options.push and ahead not in ("", "0"):
-            repo.push_branch(branch)
+            repo.push_branch(branch, identity=identity)
 
     def _identity(self, repo: GitRepository) -> Identity | None:
         """proxgit's own identity and key, from the working tree's proxgit.yaml."""
