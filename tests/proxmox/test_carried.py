@@ -60,7 +60,8 @@ NAS = {
     "hostpci0": "0000:01:00.0,pcie=1,rombar=0",
     "usb0": "host=1d6b:0002",
     "serial0": "socket",
-    "scsi0": "local-lvm:vm-302-disk-0,detect_zeroes=0,iothread=1,size=32G,wwn=0x5000c500a0b1c2d3",
+    "scsi0": "local-lvm:vm-302-disk-0,bps=1048576,detect_zeroes=0,iothread=1,size=32G,"
+    "wwn=0x5000c500a0b1c2d3",
     "scsi1": "/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K0XXXXXX,backup=0,size=3907018584K",
     "net0": "virtio=BC:24:11:3A:02:01,bridge=vmbr0",
     "ide2": "local-lvm:vm-302-cloudinit,media=cdrom",
@@ -129,7 +130,7 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     owned = [line for line in out.splitlines() if "set by Proxmox itself" in line]
     assert owned and all("vmgenid" in line and "meta" in line for line in owned[:1]), out
     assert any("unused0" in line for line in owned), out
-    assert not [line for line in out.splitlines() if "not carried" in line and "wwn" not in line], (
+    assert not [line for line in out.splitlines() if "not carried" in line and "bps" not in line], (
         out
     )
     for carried in ("efidisk0", "tpmstate0", "hostpci0", "args", "dev0", "mp0", "scsi1: "):
@@ -156,7 +157,8 @@ def test_import_carries_every_key_and_plans_zero(imported: GitRepo, pve: Any) ->
     assert set(nas["disks"]) == {"scsi0"}
     assert nas["cloudInit"]["drive"] == {"slot": "ide2", "storage": "local-lvm"}
     assert "ide2" not in nas["extraConfig"]  # its volume is Proxmox's
-    assert "scsi0: sub-key(s) wwn not carried" in out
+    assert "scsi0: sub-key(s) bps not carried" in out  # a deprecated alias, kept as live has it
+    assert nas["disks"]["scsi0"]["wwn"] == "0x5000c500a0b1c2d3"
     # typed keys with a sub-key no spec field holds are carried whole, verbatim
     assert nas["extraConfig"]["cpu"] == "host,hidden=1" and "cpu" not in nas
     assert nas["extraConfig"]["machine"] == "q35,viommu=intel" and "machine" not in nas

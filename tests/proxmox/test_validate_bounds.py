@@ -46,6 +46,16 @@ def _load(spec: str, kind: str = "VirtualMachine") -> None:
             "VirtualMachine",
             "no iothread option on ide",
         ),
+        (
+            "disks:\n  virtio0: {storage: local-lvm, size: 8G, product: QEMU}\n",
+            "VirtualMachine",
+            "no product option on virtio",
+        ),
+        (
+            "disks:\n  scsi0: {storage: local-lvm, size: 8G, wwn: '5000c500a0b1c2d3'}\n",
+            "VirtualMachine",
+            "wwn",
+        ),
         ("cpulimit: 200\n", "VirtualMachine", "less than or equal to 128"),
         ("tty: 9\n", "Container", "less than or equal to 6"),
         ("cpuFlags: aes\n", "VirtualMachine", "cpuFlags"),
@@ -126,6 +136,12 @@ def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: st
         ("tags: [Home, Media, k8s]\n", "VirtualMachine"),  # case kept, as Proxmox keeps it
         ("cores: 4\nsockets: 2\nvcpus: 8\n", "VirtualMachine"),
         ("memory: 1024\nballoon: 1024\n", "VirtualMachine"),
+        (
+            "disks:\n  scsi0: {storage: local-lvm, size: 8G, wwn: '0x5000c500a0b1c2d3', "
+            "product: QEMU HARDDISK, vendor: ATA, snapshot: false, shared: true}\n"
+            "  ide0: {storage: local-lvm, size: 8G, model: WDC%20WD40}\n",
+            "VirtualMachine",
+        ),
         (
             "disks:\n  scsi0: {storage: local-lvm, size: 8G, iopsRdMax: 12000, "
             "iopsRdMaxLength: 60, mbpsWrMax: 300.5, mbpsMaxLength: 10}\n",

@@ -120,9 +120,10 @@ class DiskCache(StrEnum):
 
 # options of Disk a bus does not have (qemu-server's drive formats)
 _NOT_ON_BUS = {
-    "virtio": ("ssd", "queues"),
-    "sata": ("iothread", "ro", "queues"),
-    "ide": ("iothread", "ro", "queues"),
+    "scsi": ("model",),
+    "virtio": ("ssd", "queues", "wwn", "product", "vendor", "model"),
+    "sata": ("iothread", "ro", "queues", "product", "vendor", "model"),
+    "ide": ("iothread", "ro", "queues", "product", "vendor"),
 }
 Iops = Annotated[int, Field(ge=0)]
 Mbps = Annotated[float, Field(ge=0)]
@@ -175,6 +176,25 @@ class Disk(Model):
     )
     rerror: Literal["ignore", "report", "stop"] | None = Field(
         default=None, description="What the VM sees on a read error."
+    )
+    wwn: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{16}$")] | None = Field(
+        default=None, description="World wide name shown to the guest, 0x and 16 hex digits."
+    )
+    product: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_\s]{0,16}$")] | None = Field(
+        default=None, description="Product name shown to the guest (scsi only)."
+    )
+    vendor: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_\s]{0,8}$")] | None = Field(
+        default=None, description="Vendor name shown to the guest (scsi only)."
+    )
+    model: Annotated[str, StringConstraints(max_length=120)] | None = Field(
+        default=None, description="Model name shown to the guest, url-encoded (ide only)."
+    )
+    snapshot: bool | None = Field(
+        default=None, description="Changes go to a temporary snapshot dropped at shutdown."
+    )
+    shared: bool | None = Field(
+        default=None,
+        description="A local disk that is in fact shared: migration does not copy it.",
     )
 
 

@@ -446,15 +446,22 @@ _DISK_SUBS = (
     Sub("detect_zeroes", "boolean", path="detectZeroes", codec=BOOL, default=True),
     Sub("werror", enum=("enospc", "ignore", "report", "stop"), path="werror"),
     Sub("rerror", enum=("ignore", "report", "stop"), path="rerror"),
+    # what the guest is told about the drive, and how migration and snapshots treat it
+    Sub("wwn", path="wwn"),
+    Sub("product", path="product"),
+    Sub("vendor", path="vendor"),
+    Sub("model", path="model"),
+    Sub("snapshot", "boolean", path="snapshot", codec=BOOL),
+    Sub("shared", "boolean", path="shared", codec=BOOL),
     # kept as live has them, never typed (yet): written back untouched
     Sub("media", enum=("cdrom", "disk")),
 )
 # sub-keys a bus does not have (qemu-server's drive formats)
 _NOT_ON_BUS = {
-    "scsi": frozenset(),
-    "virtio": frozenset({"ssd", "queues"}),
-    "sata": frozenset({"iothread", "ro", "queues"}),
-    "ide": frozenset({"iothread", "ro", "queues"}),
+    "scsi": frozenset({"model"}),
+    "virtio": frozenset({"ssd", "queues", "wwn", "product", "vendor", "model"}),
+    "sata": frozenset({"iothread", "ro", "queues", "product", "vendor", "model"}),
+    "ide": frozenset({"iothread", "ro", "queues", "product", "vendor"}),
 }
 
 
