@@ -256,26 +256,26 @@ def _reads_back(text: str, expected: Any) -> None:
     assert _REFERENCE.load(text) == expected, text
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(_DOC)
 def test_snapshot_writer_round_trips(doc: dict[str, Any]) -> None:
     _reads_back(snapshot_dump(doc).decode("utf-8"), doc)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(_DOC)
 def test_request_writer_round_trips(doc: dict[str, Any]) -> None:
     _reads_back(render_request(doc), doc)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(_DOC)
 def test_document_writer_round_trips(doc: dict[str, Any]) -> None:
     _reads_back(render_document(doc, "../schemas/x.json"), doc)
     _reads_back(dump(doc, style="document"), doc)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, database=None)
 @given(st.dictionaries(_KEY, _NO_FLOAT, min_size=1, max_size=5), _KEY, _VALUE)
 def test_edit_round_trips(doc: dict[str, Any], key: str, value: Any) -> None:
     def change(data: Any) -> None:
