@@ -2,8 +2,9 @@
 
 fakepve runs in its own process (``bench/fakepve_server.py``) with ``slow_network``
 20 ms; the desired repository is a real Git repository. Prints wall time and
-API requests per guest (create, task status and log, start, task status and
-log, plus the reads of the re-plan). Last line:
+API requests per guest (create, its task status, start, its task status, plus
+the re-plan's one listing; a task's log is read only when it failed). Target:
+at most 4 requests per created guest. Last line:
 ``creates=200 seconds=<s> requests_per_guest=<x>``.
 """
 

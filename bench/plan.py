@@ -7,13 +7,21 @@ N = 100 and 1,000 also a baseline that reads each guest the way the Terraform
 bpg provider does: cluster/resources, then config and status/current per
 guest, one guest at a time. Targets: <= 1.1 requests per guest, >= 15x faster
 than the baseline at 1,000. ``--concurrency`` sets the cluster's pool size
-(proxgit's default is 8; the run in docs/performance.md shows both). Last line:
-``requests_per_guest=<x> speedup_1000=<y> seconds_5000=<s> peak_mb_5000=<m>``.
+(proxgit's default is 8; the run in docs/performance.md shows both).
+
+The pull-request case, in the same run and against the same fakepve: the
+repository is committed as the base, one guest's document (and then 50) is
+changed in a head commit, and ``plan --base --head`` is timed next to the full
+plan. Targets at 5,000: at most 3 requests for the one-guest change, at least
+20x faster than the full plan. Last line:
+``requests_per_guest=<x> speedup_1000=<y> seconds_5000=<s> peak_mb_5000=<m>
+pr_requests_5000=<n> pr_speedup_5000=<x>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -114,6 +122,9 @@ def measure_plan(count: int, concurrency: int) -> dict[str, float]:
             baseline = measure_baseline(root) if count <= 1000 else None
             if baseline is not None:
                 baseline["requests"] = sum(fake.ask("count").values()) - requests
+            del result, plan  # the pull request's plan starts without the full plan's heap
+            gc.collect()
+            pr = {n: measure_pr(root, fake, n) for n in (1, 50) if n < count}
     finally:
         fake.close()
     out = {
@@ -125,7 +136,51 @@ def measure_plan(count: int, concurrency: int) -> dict[str, float]:
     if baseline is not None:
         out["baseline_seconds"] = baseline["seconds"]
         out["baseline_requests_per_guest"] = baseline["requests"] / count
+    for n, (pr_seconds, pr_requests) in pr.items():
+        out[f"pr{n}_seconds"] = pr_seconds
+        out[f"pr{n}_requests"] = pr_requests
     return out
+
+
+def git(root: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def measure_pr(root: Path, fake: Fake, changed: int) -> tuple[float, int]:
+    """``plan --base --head`` of a commit changing ``changed`` guests' cores, timed."""
+    from proxgit.planning.run import run_plan
+
+    if not (root / ".git").exists():
+        git(root, "init", "--quiet", "--initial-branch=main")
+        git(root, "add", "-A")
+        git(root, "commit", "--quiet", "-m", "base")
+        git(root, "gc", "--quiet")  # objects packed, as in a CI job's clone
+    base = git(root, "rev-parse", "HEAD")
+    folder = root / "clusters" / "bench" / "vms"
+    for i in range(changed):
+        path = folder / f"vm-{i:05d}.yaml"
+        path.write_text(path.read_text().replace("cores: 2", "cores: 4"))
+    git(root, "commit", "--quiet", "-am", f"change {changed}")
+    head = git(root, "rev-parse", "HEAD")
+    fake.ask("reset")
+    start = time.perf_counter()
+    result = run_plan(root, base=base, head=head)
+    seconds = time.perf_counter() - start
+    requests = sum(fake.ask("count").values())
+    assert result.plan.blocker_count == 0, [b.message for b in result.plan.blockers]
+    assert result.plan.summary.update == changed, result.plan.summary
+    git(root, "reset", "--quiet", "--hard", base)
+    return seconds, requests
 
 
 def measure_baseline(root: Path) -> dict[str, float]:
@@ -179,6 +234,14 @@ def main() -> None:
                 f"speedup {r['baseline_seconds'] / r['seconds']:.1f}x"
             )
         print(line, flush=True)
+        for n in (1, 50):
+            if f"pr{n}_seconds" in r:
+                print(
+                    f"N={size}: PR plan changing {n} guest(s) {r[f'pr{n}_seconds']:.2f} s, "
+                    f"{r[f'pr{n}_requests']} requests; the full plan "
+                    f"{r['seconds'] / r[f'pr{n}_seconds']:.1f}x slower",
+                    flush=True,
+                )
     worst = max(r["requests_per_guest"] for r in results.values())
     speedup = (
         results[1000]["baseline_seconds"] / results[1000]["seconds"]
@@ -186,9 +249,12 @@ def main() -> None:
         else float("nan")
     )
     big = results.get(5000, {"seconds": float("nan"), "peak_mb": float("nan")})
+    pr_requests = big.get("pr1_requests", float("nan"))
+    pr_speedup = big["seconds"] / big["pr1_seconds"] if "pr1_seconds" in big else float("nan")
     print(
         f"requests_per_guest={worst:.3f} speedup_1000={speedup:.1f} "
-        f"seconds_5000={big['seconds']:.2f} peak_mb_5000={big['peak_mb']:.0f}"
+        f"seconds_5000={big['seconds']:.2f} peak_mb_5000={big['peak_mb']:.0f} "
+        f"pr_requests_5000={pr_requests} pr_speedup_5000={pr_speedup:.1f}"
     )
 
 

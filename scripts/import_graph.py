@@ -19,7 +19,8 @@ from pathlib import Path
 
 # Lowest first. A top-level module (proxgit/yamlio.py) counts as a package.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"proxgit", "errors", "models", "yamlio"}),
+    # outcomes: result vocabulary; observe: progress/metrics hooks; pauses: GC control.
+    ("base", {"proxgit", "errors", "outcomes", "observe", "pauses", "models", "yamlio"}),
     ("io", {"secrets", "git", "proxmox", "loading"}),
     ("planning", {"planning"}),
     (
@@ -36,7 +37,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("watching", {"watching"}),
-    ("cli", {"cli", "clitools", "commands_reflect", "demo", "__main__"}),
+    ("cli", {"cli", "clitools", "commands_reflect", "demo", "progress", "__main__"}),
 ]
 
 # (importer, imported): why it is tolerated for now.

@@ -16,9 +16,17 @@ from typing import Any
 import click
 
 from proxgit import __version__
-from proxgit.clitools import _fail, repo_option, user_errors
+from proxgit.clitools import (
+    _fail,
+    finish,
+    progress_options,
+    progress_view,
+    repo_option,
+    user_errors,
+)
 from proxgit.commands_reflect import drift, import_command, reflect
 from proxgit.errors import InvalidRepository
+from proxgit.outcomes import Outcome
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +61,7 @@ def validate(path: Path | None, repo: Path, output: str) -> None:
             for problem in problems:
                 click.echo(str(problem), err=True)
             click.echo(f"{len(err.problems)} problem(s) found", err=True)
-        sys.exit(1)
+        finish(Outcome.blocked)
     vms = sum(1 for g in state.guests.values() if g.kind == "VirtualMachine")
     containers = len(state.guests) - vms
     if output == "json":
@@ -155,12 +163,29 @@ def schema(out_dir: Path, check: bool) -> None:
     help="Forge token; prefer the environment variable "
     "(PROXGIT_GITHUB_TOKEN, GITHUB_TOKEN, ...) so it stays out of shell history.",
 )
-@click.option("--color/--no-color", default=None, help="Colour the text view (default: on a tty).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text view (default: on a terminal, unless NO_COLOR is set).",
+)
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Also put back drifted guests whose files did not change: what 'apply --sync' "
+    "would do (base: the last applied revision unless --base names one).",
+)
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters; repeatable.")
 @click.option(
     "--watch",
     "watch_files",
     is_flag=True,
     help="Re-render whenever a desired file changes (local editing).",
+)
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="With --base, also read the guests the change leaves alone and report their drift "
+    "(by default a pull request's plan reads only what it changes).",
 )
 @user_errors
 def plan(
@@ -177,10 +202,14 @@ def plan(
     sha: str | None,
     token: str | None,
     color: bool | None,
+    sync: bool,
+    clusters: tuple[str, ...],
     watch_files: bool,
+    drift: bool,
 ) -> None:
     """Diff desired state against live Proxmox: 0 no changes, 2 changes, 1 error or blocker."""
     from proxgit.planning.run import run_plan
+    from proxgit.progress import color_allowed
     from proxgit.rendering import render_json, render_markdown, render_text
 
     if watch_files:
@@ -189,8 +218,17 @@ def plan(
         from proxgit.watching.local import watch_plan
 
         def render() -> str:
-            result = run_plan(repo, base=base, actor=list(actors) or None)
-            return render_text(result.plan, color=sys.stdout.isatty() if color is None else color)
+            result = run_plan(
+                repo,
+                base=base,
+                actor=list(actors) or None,
+                sync=sync,
+                clusters=clusters,
+                drift=drift,
+            )
+            return render_text(
+                result.plan, color=color_allowed(sys.stdout) if color is None else color
+            )
 
         def out(text: str) -> None:
             sys.stdout.write(text)
@@ -209,14 +247,22 @@ def plan(
         )
         if actor is None:
             actor = pr_author(forge_settings).identities()
-    result = run_plan(repo, base=base, head=head, actor=actor)
+    result = run_plan(
+        repo,
+        base=base,
+        head=head,
+        actor=actor,
+        sync=sync,
+        clusters=clusters or None,
+        drift=drift,
+    )
     the_plan = result.plan
     if output == "json":
         text = render_json(the_plan)
     elif output == "markdown":
         text = render_markdown(the_plan)
     else:
-        use_color = color if color is not None else (out_file is None and sys.stdout.isatty())
+        use_color = color if color is not None else (out_file is None and color_allowed(sys.stdout))
         text = render_text(the_plan, color=use_color)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
@@ -224,9 +270,7 @@ def plan(
         click.echo(text, nl=False)
     if forge_settings is not None:
         _publish(forge_settings, the_plan)
-    if the_plan.blocker_count:
-        sys.exit(1)
-    sys.exit(2 if the_plan.has_changes else 0)
+    finish(the_plan.outcome)
 
 
 def _publish(settings: Any, the_plan: Any) -> None:
@@ -272,7 +316,14 @@ def _publish(settings: Any, the_plan: Any) -> None:
     show_default=True,
     help="Seconds the cluster lock lives unless renewed (renewed every quarter of it).",
 )
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Also put back every declared guest whose live state drifted, not only those "
+    "the revision changed (same gates, lock, restart policy and journal).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def apply(
     repo: Path,
@@ -281,14 +332,16 @@ def apply(
     push: bool,
     lock_timeout: float,
     lock_lease: float,
+    sync: bool,
     output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Apply a merged revision: 0 applied or nothing to do, 1 failed or partial, 3 refused,
     130 or 143 interrupted by SIGINT or SIGTERM (work journaled, lock released)."""
     import signal
     import threading
 
-    from proxgit.applying import RunState
     from proxgit.applying.run import ApplyOptions, apply_revision
 
     stop = threading.Event()
@@ -310,26 +363,32 @@ def apply(
         if threading.current_thread() is threading.main_thread()
     }
     try:
-        run = apply_revision(
-            repo,
-            ApplyOptions(
-                revision=revision,
-                clusters=clusters or None,
-                push=push,
-                lock_wait=lock_timeout,
-                lease=lock_lease,
-                stop=stop,
-                progress=lambda line: click.echo(line, err=True),
-            ),
-        )
+        with progress_view(verbose, quiet) as view:
+            run = apply_revision(
+                repo,
+                ApplyOptions(
+                    revision=revision,
+                    clusters=clusters or None,
+                    push=push,
+                    lock_wait=lock_timeout,
+                    lease=lock_lease,
+                    stop=stop,
+                    progress=view.note,
+                    sync="all" if sync else None,
+                ),
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    interrupted_code = 130 if signal.SIGINT in received else 143
     if received and not run.interrupted:
         run.interrupted = True
     if output == "json":
         click.echo(run.model_dump_json(indent=2))
+    elif quiet:
+        click.echo(
+            f"apply {run.revision[:12]}: {run.state.value}"
+            + (" (interrupted)" if run.interrupted else "")
+        )
     else:
         for outcome in run.clusters:
             if outcome.message:
@@ -346,7 +405,7 @@ def apply(
             + (" (interrupted)" if run.interrupted else "")
         )
     if received:
-        sys.exit(interrupted_code)
+        sys.exit(130 if signal.SIGINT in received else 143)
     # Rejected and expired deletion requests are carried out on every apply too.
     from proxgit.deletions.executing import process_requests
 
@@ -354,13 +413,12 @@ def apply(
         repo, execute=False, push=push, lock_wait=lock_timeout, clusters=clusters or None
     )
     for decided in requests.outcomes:
-        if decided.state in ("rejected", "expired") and output != "json":
+        if decided.state in ("rejected", "expired") and output != "json" and not quiet:
             click.echo(
                 f"deletion request {decided.name}: {decided.state}; guest untagged and "
                 "request archived"
             )
-    if run.state in (RunState.failed, RunState.partial):
-        sys.exit(1)
+    finish(run.outcome)
 
 
 @main.group()
@@ -433,12 +491,8 @@ def deletions_list(repo: Path, output: str) -> None:
 def deletions_approve(request_id: str, repo: Path, sign: bool | None, push: bool) -> None:
     """Approve a request in a commit of your own, after checking it would count."""
     from proxgit.deletions.deciding import decide_locally
-    from proxgit.errors import GateRefused
 
-    try:
-        done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
-    except GateRefused as err:
-        _fail(err.message, 3)
+    done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
     click.echo(done.message)
 
 
@@ -454,14 +508,10 @@ def deletions_reject(
 ) -> None:
     """Reject a request, with a reason, in a commit of your own."""
     from proxgit.deletions.deciding import decide_locally
-    from proxgit.errors import GateRefused
 
     if not reason.strip():
         _fail("--reason must say why the guest must stay", 1)
-    try:
-        done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
-    except GateRefused as err:
-        _fail(err.message, 3)
+    done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
     click.echo(done.message)
 
 
@@ -469,12 +519,23 @@ def deletions_reject(
 @repo_option
 @click.option("--push/--no-push", default=False, help="Push the archive commit.")
 @click.option("--lock-timeout", default=300.0, show_default=True)
+@progress_options
 @user_errors
-def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
+def deletions_execute(
+    repo: Path, push: bool, lock_timeout: float, verbose: bool, quiet: bool
+) -> None:
     """Destroy approved guests; untag and archive rejected, expired and withdrawn requests."""
     from proxgit.deletions.executing import process_requests
 
-    run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    with progress_view(verbose, quiet):
+        run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    if quiet:
+        counts: dict[str, int] = {}
+        for outcome in run.outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        click.echo(f"deletions: {summary or 'no open deletion requests'}")
+        finish(run.outcome)
     shown: set[str] = set()
     for outcome in run.outcomes:
         for line in outcome.warnings:
@@ -485,12 +546,7 @@ def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
         click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
-    blocked = [o for o in run.outcomes if o.state == "blocked"]
-    gated = [o for o in blocked if o.gated]
-    if blocked and len(gated) < len(blocked):
-        sys.exit(1)
-    if gated or any(o.state == "refused" for o in run.outcomes):
-        sys.exit(3)
+    finish(run.outcome)
 
 
 @main.command()
@@ -525,6 +581,14 @@ def deletions_execute(repo: Path, push: bool, lock_timeout: float) -> None:
 )
 @click.option("--push/--no-push", default=True, show_default=True)
 @click.option("--max-iterations", type=int, default=None, help="Stop after N iterations.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="PROXGIT_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, message), for log collectors.",
+)
 @user_errors
 def watch(
     workdir: Path,
@@ -536,6 +600,7 @@ def watch(
     listen: str,
     push: bool,
     max_iterations: int | None,
+    log_format: str,
 ) -> None:
     """Follow the repository: apply, decide deletions, reflect; until SIGTERM."""
     import signal
@@ -562,13 +627,17 @@ def watch(
     )
     stop = threading.Event()
 
+    from proxgit.watching.logs import log_writer
+
+    log, log_error = log_writer(log_format)
+
     def on_signal(signum: int, _frame: object) -> None:
-        click.echo(f"watch: {signal.Signals(signum).name}: finishing the current step", err=True)
+        log(f"watch: {signal.Signals(signum).name}: finishing the current step")
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    Watcher(options, log=lambda line: click.echo(line, err=True)).run(stop)
+    Watcher(options, log=log, log_error=log_error).run(stop)
 
 
 @main.command()

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import click
 
 from proxgit.errors import InvalidRepository, ProxgitError
+from proxgit.outcomes import Outcome, exit_code
+from proxgit.progress import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +21,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def finish(outcome: Outcome) -> None:
+    """End the command with the exit code of its typed outcome (README's table)."""
+    sys.exit(exit_code(outcome))
 
 
 def user_errors(func: F) -> F:
@@ -31,7 +38,10 @@ def user_errors(func: F) -> F:
         except InvalidRepository as err:
             for problem in err.problems:
                 click.echo(str(problem), err=True)
-            _fail(f"the desired tree has {len(err.problems)} problem(s); run proxgit validate", 1)
+            _fail(
+                f"the desired tree has {len(err.problems)} problem(s); run proxgit validate",
+                err.exit_code,
+            )
         except ProxgitError as err:
             _fail(err.message, err.exit_code)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
@@ -47,6 +57,22 @@ def user_errors(func: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def progress_options(func: F) -> F:
+    """``-v/--verbose`` (each Proxmox call too) and ``-q/--quiet`` (the summary only)."""
+    func = click.option(
+        "-q", "--quiet", is_flag=True, help="Print only the summary: no progress lines."
+    )(func)
+    return click.option(
+        "-v", "--verbose", is_flag=True, help="Also print each Proxmox API call as it ends."
+    )(func)
+
+
+def progress_view(verbose: bool, quiet: bool) -> Progress:
+    """Per-guest progress on stderr (live on a terminal, one line per change in CI)."""
+    stream = sys.stderr
+    return Progress(stream, verbose=verbose, quiet=quiet)
 
 
 repo_option: Callable[[F], F] = click.option(

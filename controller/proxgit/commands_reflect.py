@@ -9,12 +9,12 @@ with ``main.add_command`` (after ``user_errors`` and ``repo_option`` exist in
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from proxgit.clitools import repo_option, user_errors
+from proxgit.clitools import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.outcomes import Outcome
 
 
 @click.command("reflect")
@@ -39,6 +39,7 @@ from proxgit.clitools import repo_option, user_errors
     help="Ask the guest agent of running VMs for their IP addresses (one call per such VM).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def reflect(
     repo: Path,
@@ -47,25 +48,34 @@ def reflect(
     commit: bool,
     agent_addresses: bool,
     output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Snapshot live state into snapshot/ and commit it when it changed: 0 ok, 1 error."""
     from proxgit.reflecting import ReflectOptions, reflect_repository
 
-    result = reflect_repository(
-        repo,
-        ReflectOptions(
-            clusters=clusters or None,
-            commit=commit,
-            push=push,
-            agent_addresses=agent_addresses,
-        ),
-    )
-    if output == "json":
+    with progress_view(verbose, quiet):
+        result = reflect_repository(
+            repo,
+            ReflectOptions(
+                clusters=clusters or None,
+                commit=commit,
+                push=push,
+                agent_addresses=agent_addresses,
+            ),
+        )
+    if quiet and output != "json":
+        read = sum(1 for c in result.clusters if not c.error)
+        committed = f"; committed {result.commit[:12]}" if result.commit else ""
+        click.echo(f"reflect: {read}/{len(result.clusters)} cluster(s) read{committed}")
+    elif output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         for outcome in result.clusters:
             if outcome.error:
-                click.echo(f"cluster {outcome.cluster}: not read, snapshot kept: {outcome.error}")
+                prefix = f"cluster '{outcome.cluster}': "
+                why = outcome.error.removeprefix(prefix)
+                click.echo(f"{prefix}not read, snapshot kept: {why}")
                 continue
             changes = outcome.changes
             what = changes.headline().split(": ", 1)[1] if changes and changes.any else "unchanged"
@@ -89,8 +99,7 @@ def reflect(
             click.echo(f"committed {result.commit[:12]}{pushed}")
         elif commit:
             click.echo("snapshot unchanged: nothing to commit")
-    if not result.ok:
-        sys.exit(1)
+    finish(Outcome.ok if result.ok else Outcome.failed)
 
 
 @click.command("drift")
@@ -123,9 +132,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
         out_file.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    if report.errors:
-        sys.exit(1)
-    sys.exit(2 if report.has_drift else 0)
+    finish(Outcome.failed if report.errors else Outcome.changes if report.has_drift else Outcome.ok)
 
 
 @click.command("import")
@@ -138,19 +145,31 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
     help="Import every guest of the cluster that no document declares (templates excepted).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@progress_options
 @user_errors
 def import_command(
-    repo: Path, cluster: str, vmids: tuple[int, ...], all_unmanaged: bool, output: str
+    repo: Path,
+    cluster: str,
+    vmids: tuple[int, ...],
+    all_unmanaged: bool,
+    output: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Write desired documents for existing guests (adoption): 0 ok, 1 error."""
     from proxgit.importing import import_guests
 
-    result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
+    with progress_view(verbose, quiet):
+        result = import_guests(repo, cluster, vmids=vmids, all_unmanaged=all_unmanaged)
+    if quiet and output != "json":
+        click.echo(
+            f"import: {len(result.written)} document(s) written, "
+            f"{len(result.not_imported)} not imported"
+        )
+        finish(Outcome.failed if result.not_imported else Outcome.ok)
     if output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
-        if result.not_imported:
-            sys.exit(1)
-        return
+        finish(Outcome.failed if result.not_imported else Outcome.ok)
     for vmid, name, reason in result.not_imported:
         click.echo(f"vmid {vmid} ({name}) not imported: {reason}")
     for guest in result.written:
@@ -162,6 +181,8 @@ def import_command(
             )
         for line in guest.left_out:
             click.echo(f"  {line}")
+        if guest.owned:
+            click.echo(f"  set by Proxmox itself, so not declared: {', '.join(guest.owned)}")
     if not result.written and not result.not_imported:
         click.echo(f"cluster {cluster}: no unmanaged guests to import")
     else:
@@ -169,5 +190,4 @@ def import_command(
             f"{len(result.written)} document(s) written; review and commit them, "
             "then 'proxgit plan' shows no changes for these guests"
         )
-    if result.not_imported:
-        sys.exit(1)
+    finish(Outcome.failed if result.not_imported else Outcome.ok)

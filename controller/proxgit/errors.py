@@ -8,17 +8,24 @@ traceback reaching a user is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+from proxgit.outcomes import Gate, Outcome, exit_code
 
 
 class ProxgitError(Exception):
     """Base of all errors proxgit reports to users as one line."""
 
-    exit_code = 1
+    outcome = Outcome.failed
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.outcome)
 
     def __str__(self) -> str:
         return self.message
@@ -35,11 +42,35 @@ class RepositoryError(ProxgitError):
 class ProxmoxError(ProxgitError):
     """A Proxmox API call failed; the message names cluster, call and Proxmox's words."""
 
-    def __init__(self, message: str, *, cluster: str = "", call: str = "", status: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        cluster: str = "",
+        call: str = "",
+        status: int = 0,
+        tls: bool = False,
+    ) -> None:
         super().__init__(message)
         self.cluster = cluster
         self.call = call
         self.status = status
+        self.tls = tls  # the server's certificate was not trusted: retrying cannot help
+
+    @property
+    def kind(self) -> str:
+        """The error's type as a metric label and a plan blocker's code."""
+        if self.tls:
+            return "tls"
+        if self.status == 401:
+            return "unauthorized"
+        if self.status == 403:
+            return "forbidden"
+        if self.status == 0:
+            return "unreachable"
+        if self.status < 0:
+            return "bad-answer"
+        return "server-error" if self.status >= 500 else "client-error"
 
 
 class ForgeError(ProxgitError):
@@ -49,7 +80,11 @@ class ForgeError(ProxgitError):
 class GateRefused(ProxgitError):
     """A safety gate refused a write; exit code 3 and the gate's name."""
 
-    exit_code = 3
+    outcome = Outcome.refused
+
+    def __init__(self, message: str, *, gate: Gate | None = None) -> None:
+        super().__init__(message)
+        self.gate = gate
 
 
 class LockTimeout(ProxgitError):
@@ -65,6 +100,8 @@ class Problem:
     col: int
     field: str
     message: str
+    # the safety gate this problem closes (apply refuses with exit 3), if any
+    gate: Gate | None = dataclasses.field(default=None, compare=False)
 
     def __str__(self) -> str:
         field = f"{self.field}: " if self.field else ""
@@ -82,6 +119,8 @@ class Problem:
 
 class InvalidRepository(ProxgitError):
     """The desired tree has problems; ``problems`` lists every one of them."""
+
+    outcome = Outcome.blocked
 
     def __init__(self, problems: list[Problem]) -> None:
         first = str(problems[0]) if problems else "invalid repository"

@@ -30,12 +30,19 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
+from proxgit import observe
 from proxgit.errors import ConfigError, ProxgitError
 from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
 from proxgit.models.base import DNS_NAME_PATTERN
 from proxgit.planning.planner import diff_guest
-from proxgit.proxmox.fields import generated, holds_volume, key_for, untyped_subkeys
+from proxgit.proxmox.fields import (
+    carried_value,
+    generated,
+    holds_volume,
+    key_for,
+    untyped_subkeys,
+)
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.reading import (
     ClientFactory,
@@ -134,7 +141,10 @@ class ImportedGuest:
     kind: str
     path: str
     password_env: str | None = None
+    # one line per key or value the document could not carry, and why
     left_out: list[str] = field(default_factory=list)
+    # keys Proxmox sets itself (meta, vmgenid, unusedN...): not lost, not declarable
+    owned: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +167,7 @@ class ImportResult:
                     "file": g.path,
                     "passwordFrom": {"env": g.password_env} if g.password_env else None,
                     "leftOut": g.left_out,
+                    "ownedByProxmox": g.owned,
                 }
                 for g in self.written
             ],
@@ -182,11 +193,13 @@ def import_guests(
     if cluster not in desired.config.spec.clusters:
         known = ", ".join(sorted(desired.config.spec.clusters)) or "none"
         raise ConfigError(f"--cluster {cluster}: not in proxgit.yaml (clusters: {known})")
-    factory = clients or client_factory(desired.config, repo)
+    factory = clients or client_factory(desired.config, repo, read_only=True)
     client = factory(cluster)
     live = ClusterLive(name=cluster)
     parse_resources(live, client.get("cluster/resources") or [])
     targets = _targets(desired, live, cluster, vmids, all_unmanaged)
+    for target_guest in targets:
+        observe.guest(cluster, target_guest.name, target_guest.vmid, "queued", "import")
     with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
         configs = list(pool.map(lambda g: read_guest_config(client, g), targets))
     for guest, config in zip(targets, configs, strict=True):
@@ -218,6 +231,7 @@ def import_guests(
         with target.open("x", encoding="utf-8") as handle:  # "x": never overwrite
             handle.write(text)
         result.written.append(imported)
+        observe.guest(cluster, imported.name, imported.vmid, "imported", imported.path)
     return result
 
 
@@ -310,7 +324,12 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
                 f"{slot}: {_excerpt(config.get(slot))} not carried: a NIC without a bridge "
                 "can't be declared"
             )
-    left_out.extend(_not_carried(guest.type, config))
+    if guest.type == "lxc" and "unprivileged" not in spec:
+        # a privileged container: said so, or a guest created from the document would
+        # get the create default (unprivileged in Proxmox's GUI, and in fakepve)
+        spec["unprivileged"] = False
+    not_carried, owned = _not_carried(guest.type, config)
+    left_out.extend(not_carried)
     for group in ("disks", "mountpoints", "networks"):
         if group in spec and not spec[group]:
             del spec[group]
@@ -335,6 +354,7 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         path=path,
         password_env=password_env,
         left_out=left_out,
+        owned=owned,
     )
     return data, imported
 
@@ -343,9 +363,11 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
 _QUIET = frozenset({"digest", "lock", "template"})
 
 
-def _not_carried(kind: str, config: dict[str, Any]) -> list[str]:
-    """One line per config key the document does not hold, and why."""
+def _not_carried(kind: str, config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """One line per config key (or value) the document does not hold, and why; and
+    the keys Proxmox sets itself, which no document declares (nothing is lost)."""
     lines: list[str] = []
+    owned: list[str] = []
     for key in sorted(config):
         if key in _QUIET:
             continue
@@ -355,15 +377,38 @@ def _not_carried(kind: str, config: dict[str, Any]) -> list[str]:
                 f"{key}: not carried: proxgit's field table does not know this key "
                 "(a newer Proxmox?); it stays as it is in Proxmox"
             )
+        elif row.file_only:
+            lines.extend(
+                f"{name}: {_excerpt(value)} not carried: {row.why}; it stays as it is there"
+                for name, value in _raw_lines(key, config[key])
+            )
         elif row.role == "owned":
-            lines.append(f"{key}: not carried: {row.why}; Proxmox sets it")
-        elif holds_volume(row) and (untyped := untyped_subkeys(kind, key, config[key])):
+            owned.append(key)
+        elif (
+            holds_volume(row)
+            and not carried_value(kind, key, config[key])
+            and (untyped := untyped_subkeys(kind, key, config[key]))
+        ):
             subs = ", ".join(untyped)
             lines.append(
                 f"{key}: sub-key(s) {subs} not carried: not typed, and a volume is never "
                 "carried whole; Proxmox keeps them on every write proxgit makes"
             )
-    return lines
+    return lines, owned
+
+
+def _raw_lines(key: str, value: Any) -> list[tuple[str, Any]]:
+    """A container's raw ``lxc.*`` lines as ``GET .../config`` answers them: a list
+    of ``[key, value]`` pairs (or one value)."""
+    if isinstance(value, list):
+        pairs = []
+        for item in value:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                pairs.append((str(item[0]), item[1]))
+            else:
+                pairs.append((key, item))
+        return pairs
+    return [(key, value)]
 
 
 def _excerpt(value: Any) -> str:

@@ -8,6 +8,7 @@ the writes, the journal push and the applied-ref move are wide.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,10 +267,22 @@ def test_a_guest_locked_by_a_running_clone_is_waited_for(tmp_path: Path, pve: Pv
     )
     repo = setup_repo(tmp_path / "r", pve, {vm_path("copy"): small("copy", 731, cores=2)})
     process = start(repo.path, "apply")
-    time.sleep(3)
+    # Clear the lock only once apply says it waits for it: a fixed sleep
+    # would race a slow start on a loaded machine.
+    assert process.stderr is not None
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(process.stderr.readline, "")))
+    reader.start()
+    assert wait_for(lambda: any("waiting for the guest's lock (clone)" in x for x in seen), 120), (
+        "".join(seen)
+    )
     assert process.poll() is None  # still waiting
     pve.call("lock", vmid=731, lock=None)
-    out, err = process.communicate(timeout=60)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    process.wait(timeout=120)
+    reader.join(timeout=10)
+    err = "".join(seen)
     assert process.returncode == 0, out + err
     assert "waiting for the guest's lock (clone) to clear" in err
     assert effective(pve.guest(731))["cores"] == "2"

@@ -26,7 +26,7 @@ from tests.support import (
 WEB = """\
 cores: 2
 memory: 2048
-tags: [web, Prod]
+tags: [web, prod]
 description: Web frontend
 onboot: true
 disks:
@@ -146,7 +146,7 @@ def test_update_fields_with_effects(repo: GitRepo, pve: Any) -> None:
     changed = (
         WEB.replace("cores: 2", "cores: 4")
         .replace("size: 32G", "size: 40G")
-        .replace("tags: [web, Prod]", "tags: [web, prod, frontend]")
+        .replace("tags: [web, prod]", "tags: [web, prod, frontend]")
         + "  scsi1: {storage: local-lvm, size: 10G}\n"
     )
     changed = changed.replace("  scsi1:", "disks_extra_placeholder")
@@ -351,8 +351,14 @@ def test_drift_when_file_unchanged(repo: GitRepo, pve: Any) -> None:
     base = repo.commit({vm_path("other"): vm_yaml("other", 120)}, "Add other")
     client(repo).put("nodes/pve1/qemu/101/config", cores=8)
     head = repo.commit({vm_path("other"): vm_yaml("other", 120, extra="cores: 1\n")}, "Tweak")
+    # a pull request's plan reads only what it changes: web-01 is not refreshed
     _, data = plan(repo, "--base", base, "--head", head)
     assert change(data, "web-01")["action"] == "noop"
+    assert data["drift"] == [] and data["unrefreshed"] == 1
+    # --drift reads it too
+    _, data = plan(repo, "--base", base, "--head", head, "--drift")
+    assert change(data, "web-01")["action"] == "noop"
+    assert data["unrefreshed"] == 0
     [drift] = data["drift"]
     assert drift["name"] == "web-01"
     assert drift["fields"][0]["path"] == "cores"

@@ -349,3 +349,53 @@ def test_the_request_checker_sees_the_writes(pve: Any, repo: Any) -> None:
     client(repo).put("nodes/pve1/qemu/9000/config", description="x")
     puts = [r for r in pve.requests if r[0] == "PUT"]
     assert puts and request_problems(*puts[0]) == []
+
+
+# Sub-keys whose default PVE's schema does not state (a named format, or only in the
+# description), and that Proxmox takes as on when absent.
+_DEFAULT_ON = {
+    ("qemu", "hostpci", "rombar"),
+    ("qemu", "scsi", "backup"),
+    ("qemu", "scsi", "detect_zeroes"),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_defaults_that_are_not_false_are_the_tables(kind: str) -> None:
+    """Where Proxmox takes a missing key as on (or a number other than 0), the planner
+    must know, or ``backup: false`` on a disk without ``backup=`` would never be written."""
+    problems: list[str] = []
+    for name, prop in config_keys(kind).items():
+        row = _row(kind, name)
+        if row is None or row.role != "typed":
+            continue
+        wanted: list[tuple[str, Any, Any]] = []
+        zero_allowed = prop.get("minimum") is None or float(prop["minimum"]) <= 0
+        if not row.subs and prop.get("type") in ("boolean", "integer") and zero_allowed:
+            wanted.append((name, prop.get("default"), row.default))
+        fmt = prop.get("format")
+        for sub in row.subs:
+            if sub.path is None or sub.virtual:
+                continue
+            theirs = fmt.get(sub.name, {}) if isinstance(fmt, dict) else {}
+            zero_allowed = theirs.get("minimum") is None or float(theirs["minimum"]) <= 0
+            if theirs.get("type") in ("boolean", "integer") and zero_allowed:
+                wanted.append((f"{name} {sub.name}", theirs.get("default"), sub.default))
+            if (kind, row.name, sub.name) in _DEFAULT_ON:
+                wanted.append((f"{name} {sub.name}", 1, sub.default))
+        for where, pve, ours in wanted:
+            if pve in (None, 0, "0") or not isinstance(pve, int):
+                continue
+            if ours is None or int(ours) != int(pve):
+                problems.append(f"{kind} {where}: Proxmox's default {pve}, the table's {ours}")
+    assert not problems, "\n".join(problems)
+
+
+def test_an_absent_default_on_value_is_compared_as_on() -> None:
+    from proxgit.proxmox.fields import absent_value
+
+    assert absent_value("qemu", "disks.scsi0.backup") is True
+    assert absent_value("qemu", "disks.virtio1.replicate") is True
+    assert absent_value("qemu", "hostpci.hostpci0.rombar") is True
+    assert absent_value("lxc", "swap") == 512 and absent_value("lxc", "tty") == 2
+    assert absent_value("qemu", "disks.scsi0.ssd") is None

@@ -59,6 +59,23 @@ def _load(spec: str, kind: str = "VirtualMachine") -> None:
             "Container",
             "a bind mount has no size",
         ),
+        ("cores: 2\nsockets: 1\nvcpus: 4\n", "VirtualMachine", "vcpus 4 is above sockets x cores"),
+        (
+            "disks:\n  scsi0: {storage: local-lvm, size: 8G, iopsMaxLength: 0}\n",
+            "VirtualMachine",
+            "iopsMaxLength: Input should be greater than or equal to 1",
+        ),
+        (
+            "disks:\n  scsi0: {storage: local-lvm, size: 8G, mbpsRdMax: -1}\n",
+            "VirtualMachine",
+            "mbpsRdMax",
+        ),
+        ("efiDisk: {storage: local-lvm, msCert: '2024'}\n", "VirtualMachine", "'2023k'"),
+        ("swap: -1\n", "Container", "swap"),
+        ("tags: [Web, 'bad tag']\n", "VirtualMachine", "'bad tag' is not valid"),
+        ("networks:\n  net0: {bridge: vmbr0, tag: 4095}\n", "VirtualMachine", "4094"),
+        ("networks:\n  net0: {bridge: vmbr0, ip: 10.0.0.300/24}\n", "Container", "10.0.0.300"),
+        ("disks:\n  scsi31: {storage: local-lvm, size: 8G}\n", "VirtualMachine", "scsi0-scsi30"),
     ],
 )
 def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: str) -> None:
@@ -104,6 +121,18 @@ def test_validate_refuses_what_proxmox_refuses(spec: str, kind: str, message: st
         (
             "efiDisk: {storage: local-lvm, efitype: 4m, preEnrolledKeys: true}\n"
             "tpmState: {storage: local-lvm, version: v2.0}\nbios: ovmf\n",
+            "VirtualMachine",
+        ),
+        ("tags: [Home, Media, k8s]\n", "VirtualMachine"),  # case kept, as Proxmox keeps it
+        ("cores: 4\nsockets: 2\nvcpus: 8\n", "VirtualMachine"),
+        ("memory: 1024\nballoon: 1024\n", "VirtualMachine"),
+        (
+            "disks:\n  scsi0: {storage: local-lvm, size: 8G, iopsRdMax: 12000, "
+            "iopsRdMaxLength: 60, mbpsWrMax: 300.5, mbpsMaxLength: 10}\n",
+            "VirtualMachine",
+        ),
+        (
+            "efiDisk: {storage: local-lvm, efitype: 4m, msCert: 2023}\nbios: ovmf\n",
             "VirtualMachine",
         ),
     ],

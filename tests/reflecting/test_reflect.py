@@ -247,7 +247,8 @@ def test_unreachable_cluster_keeps_its_snapshot_and_exits_1(seeded: GitRepo, pve
     pve.fail("GET", "/cluster/resources", 401, "authentication failure")
     result = run(seeded, "reflect")
     assert result.exit_code == 1
-    assert "cluster lab: not read, snapshot kept" in result.output
+    assert "cluster 'lab': not read, snapshot kept: GET /cluster/resources: 401" in result.output
+    assert "cluster 'lab': cluster 'lab'" not in result.output
     assert snapshot(seeded) == first and seeded.git("rev-parse", "HEAD") == head
 
 

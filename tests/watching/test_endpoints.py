@@ -155,8 +155,12 @@ def test_metrics_parse_and_carry_every_value(server: EndpointServer, metrics: Wa
     assert got[key("proxgit_drift_guests", cluster="lab")] == 2
     assert got[key("proxgit_drift_guests", cluster="prod")] == 0
     assert got[key("proxgit_pending_deletion_requests", cluster="lab")] == 1
-    assert got[key("proxgit_proxmox_requests_total", cluster="lab", method="GET")] == 18
-    assert got[key("proxgit_proxmox_requests_total", cluster="lab", method="PUT")] == 2
+    assert (
+        got[key("proxgit_proxmox_requests_total", cluster="lab", method="GET", outcome="ok")] == 18
+    )
+    assert (
+        got[key("proxgit_proxmox_requests_total", cluster="lab", method="PUT", outcome="ok")] == 2
+    )
     assert got[key("proxgit_proxmox_errors_total", cluster="lab")] == 2
     assert got[key("proxgit_last_success_timestamp_seconds")] == 1_700_000_000.0
 
@@ -170,15 +174,23 @@ def test_metrics_parse_and_carry_every_value(server: EndpointServer, metrics: Wa
         frozenset({("cluster", "lab"), ("revision", "2222222")}): 1.0,
         frozenset({("cluster", "prod"), ("revision", "3333333")}): 1.0,
     }
-    # No *_created noise, and nothing from the process-global registry.
+    # No *_created noise; besides proxgit's own, only the process and Python collectors.
     assert not [name for name, _ in got if name.endswith("_created")]
-    assert {name.split("_")[0] for name, _ in got} == {"proxgit"}
+    assert {name.split("_")[0] for name, _ in got} == {"proxgit", "process", "python"}
+    assert got[key("process_resident_memory_bytes")] > 0
 
 
 def test_metrics_types_are_what_dashboards_expect(server: EndpointServer) -> None:
     text = httpx.get(f"{server.url}/metrics").text
-    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    types = {
+        family.name: family.type
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("proxgit_")
+    }
     assert types == {
+        "proxgit_step_duration_seconds": "histogram",
+        "proxgit_step_last_success_timestamp_seconds": "gauge",
+        "proxgit_errors": "counter",
         "proxgit_applies": "counter",
         "proxgit_guest_results": "counter",
         "proxgit_loop_duration_seconds": "histogram",
@@ -285,3 +297,20 @@ def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_refuses(value: str) -> None:
     with pytest.raises(ConfigError, match="--listen"):
         parse_listen(value)
+
+
+def test_steps_count_success_failure_and_not_a_closed_gate(metrics: WatchMetrics) -> None:
+    metrics.step("lab", "apply", 2.0, None)
+    metrics.step("lab", "reflect", 1.0, "unauthorized")
+    metrics.step("prod", "apply", 0.1, "refused")
+    got = samples(metrics.exposition()[0].decode())
+    stamp = "proxgit_step_last_success_timestamp_seconds"
+    assert got[key(stamp, cluster="lab", step="apply")] == 1_700_000_000.0
+    assert key(stamp, cluster="lab", step="reflect") not in got
+    assert key(stamp, cluster="prod", step="apply") not in got
+    errors = {labels: v for (name, labels), v in got.items() if name == "proxgit_errors_total"}
+    assert errors == {
+        frozenset({("cluster", "lab"), ("step", "reflect"), ("type", "unauthorized")}): 1.0
+    }
+    count = "proxgit_step_duration_seconds_count"
+    assert got[key(count, cluster="prod", step="apply")] == 1

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from proxgit import observe
 from proxgit.applying.results import GuestResult, GuestState, TaskRecord
 from proxgit.applying.secrets import SecretBox
 from proxgit.errors import ProxgitError, ProxmoxError
@@ -65,6 +66,8 @@ class GuestExecutor:
         self.tasks: list[TaskRecord] = []
         self.progress = progress or (lambda _line: None)
         self.lock_poll = lock_poll
+        # (cluster, name, vmid) of the guest being changed, for progress reports
+        self.guest: tuple[str, str, int] | None = None
 
     # --- helpers -------------------------------------------------------------------
 
@@ -75,7 +78,11 @@ class GuestExecutor:
                 f"{what}: Proxmox answered {excerpt(upid)} where a task id (UPID) was "
                 "expected; not counted as done"
             )
+        if self.guest is not None:
+            observe.guest(*self.guest, "task", what)
         result = self.api.wait_task(node, upid)
+        if self.guest is not None:
+            observe.guest(*self.guest, "running", f"{what} task {result.exitstatus}")
         log = [self.secrets.scrub(line) for line in result.log]
         self.tasks.append(TaskRecord(upid=upid, exitstatus=result.exitstatus, log=log))
         if result.exitstatus == "abandoned":
@@ -537,6 +544,8 @@ def execute_change(
         action=change.action.value,
         state=GuestState.succeeded,
     )
+    executor.guest = (change.cluster, change.name, change.vmid)
+    observe.guest(change.cluster, change.name, change.vmid, "running", change.action.value)
     try:
         if executor.api.cancel.is_set():
             result.state = GuestState.skipped
@@ -561,6 +570,7 @@ def execute_change(
         result.message = f"internal error: {type(err).__name__}: {err}"
     result.message = executor.secrets.scrub(result.message)
     result.tasks = list(executor.tasks)
+    observe.guest(change.cluster, change.name, change.vmid, result.state.value, result.message)
     return result
 
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from proxgit.errors import LockTimeout, ProxgitError
 from proxgit.git import GitRepository, Identity
+from proxgit.outcomes import Outcome
 
 LOCK_REF = "refs/proxgit/locks/{cluster}"
 DEFAULT_LEASE = timedelta(minutes=2)
@@ -70,7 +71,7 @@ class LockInfo:
 class Interrupted(ProxgitError):
     """SIGTERM or SIGINT arrived before the run could start its work."""
 
-    exit_code = 143
+    outcome = Outcome.interrupted
 
 
 def owner_id() -> str:

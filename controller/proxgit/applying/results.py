@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from proxgit.outcomes import Gate, Outcome
+
 
 class GuestState(StrEnum):
     succeeded = "succeeded"
@@ -23,6 +25,19 @@ class RunState(StrEnum):
     failed = "failed"
     refused = "refused"
     noop = "noop"
+
+    @property
+    def outcome(self) -> Outcome:
+        return _RUN_OUTCOMES[self]
+
+
+_RUN_OUTCOMES = {
+    RunState.succeeded: Outcome.ok,
+    RunState.noop: Outcome.ok,
+    RunState.partial: Outcome.failed,
+    RunState.failed: Outcome.failed,
+    RunState.refused: Outcome.refused,
+}
 
 
 class TaskRecord(BaseModel):
@@ -46,6 +61,7 @@ class ClusterOutcome(BaseModel):
     cluster: str
     state: RunState
     message: str = ""
+    gate: Gate | None = None  # the gate that refused it (state refused)
     base_revision: str | None = None
 
 
@@ -59,8 +75,16 @@ class ApplyRun(BaseModel):
     state: RunState = RunState.noop
     # SIGTERM or SIGINT stopped it: work not started is absent, not failed
     interrupted: bool = False
+    # "all" (apply --sync) or "self-heal" (the watch pod): drifted guests were put back too
+    sync: str | None = None
     clusters: list[ClusterOutcome] = Field(default_factory=list)
     results: list[GuestResult] = Field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.interrupted:
+            return Outcome.interrupted
+        return self.state.outcome
 
     def conclude(self) -> RunState:
         states = [r.state for r in self.results]

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
+from proxgit import observe
 from proxgit.applying.deletion_requests import open_request
 from proxgit.applying.executor import GuestExecutor, execute_change
 from proxgit.applying.lock import DEFAULT_LEASE, ClusterLock, Interrupted
@@ -38,7 +40,7 @@ from proxgit.applying.results import (
     RunState,
 )
 from proxgit.applying.secrets import SecretBox
-from proxgit.errors import GateRefused, LockTimeout, ProxgitError
+from proxgit.errors import GateRefused, InvalidRepository, LockTimeout, ProxgitError
 from proxgit.git import (
     SKIP_CI,
     GitRepository,
@@ -52,15 +54,24 @@ from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
-from proxgit.planning.plan import Action, GuestChange
-from proxgit.planning.planner import build_plan, reads_for
+from proxgit.outcomes import Gate, Outcome
+from proxgit.planning.plan import Action, GuestChange, Plan
+from proxgit.planning.planner import (
+    build_plan,
+    heal_all,
+    reads_for,
+    self_heal,
+    self_heal_enabled,
+)
+from proxgit.planning.run import APPLIED_REF
 from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.live import ClusterLive, LiveState
 from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
 
-APPLIED_REF = "refs/proxgit/applied/{cluster}"
 JOURNAL_DIR = ".proxgit/journal"
 
 ClientMaker = Callable[[str], ProxmoxClient]
+SyncMode = Literal["all", "self-heal"] | None
 
 
 @dataclass
@@ -80,6 +91,9 @@ class ApplyOptions:
     # one-line progress reports (lock waits), for the terminal
     progress: Callable[[str], None] | None = None
     push_attempts: int = 20
+    # put drifted guests back too: "all" (apply --sync), "self-heal" (the watch pod,
+    # guests whose syncPolicy says so), None (only what the revision changed)
+    sync: SyncMode = None
 
 
 def identity_of(state: DesiredState, base_dir: Path | None = None) -> Identity:
@@ -115,40 +129,69 @@ def check_apply_gate(state: DesiredState) -> None:
     if not apply.enabled:
         raise GateRefused(
             "refused by gate apply.enabled: apply is disabled in proxgit.yaml "
-            "(set apply.enabled: true and apply.confirm)"
+            "(set apply.enabled: true and apply.confirm)",
+            gate=Gate.apply_enabled,
         )
     if apply.confirm != CONFIRM_PHRASE:
-        raise GateRefused(f"refused by gate apply.confirm: it must be exactly {CONFIRM_PHRASE}")
+        raise GateRefused(
+            f"refused by gate apply.confirm: it must be exactly {CONFIRM_PHRASE}",
+            gate=Gate.apply_confirm,
+        )
 
 
-def main_tip(repo: GitRepository, branch: str) -> str:
+def load_gated(repo: Path, revision: str) -> DesiredState:
+    """The desired tree at ``revision`` for a write: a problem that closes a gate
+    (an ``apply.confirm`` typo) refuses like the gate (exit 3), the rest are errors."""
+    try:
+        return load_revision(repo, revision)
+    except InvalidRepository as err:
+        gated = [p for p in err.problems if p.gate is not None]
+        if not gated:
+            raise
+        more = len(err.problems) - 1
+        raise GateRefused(
+            f"refused by gate {gated[0].gate}: {gated[0]}"
+            + (f" (and {more} more problem(s); run proxgit validate)" if more else ""),
+            gate=gated[0].gate,
+        ) from None
+
+
+def main_tip(repo: GitRepository, branch: str) -> tuple[str, str]:
+    """The main branch's tip and the ref it was read from (the remote's when there is one)."""
     if repo.has_remote():
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
-        return repo.resolve(f"{repo.remote}/{branch}")
-    return repo.resolve(branch)
+        ref = f"{repo.remote}/{branch}"
+        return repo.resolve(ref), ref
+    return repo.resolve(branch), branch
 
 
 def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     """Apply ``options.revision``; raises GateRefused when a global gate refuses."""
     repo = GitRepository(repo_path)
     revision = repo.resolve(options.revision)
-    head = load_revision(repo.path, revision)
+    head = load_gated(repo.path, revision)
     if options.revision == "HEAD":
         # proxgit's own commits (journal, snapshot, requests) carry no desired change:
         # the revision to apply is the newest commit somebody else made.
         foreign = newest_foreign_commit(repo, revision, identity_of(head, repo.path))
         if foreign != revision:
-            revision, head = foreign, load_revision(repo.path, foreign)
+            revision, head = foreign, load_gated(repo.path, foreign)
     check_apply_gate(head)
     branch = head.config.spec.main_branch
-    tip = main_tip(repo, branch)
+    tip, tip_ref = main_tip(repo, branch)
     if not repo.is_ancestor(revision, tip):
+        try:
+            unpushed = tip_ref != branch and repo.is_ancestor(revision, repo.resolve(branch))
+        except ProxgitError:
+            unpushed = False
         raise GateRefused(
-            f"refused by gate main-branch: {revision[:12]} is not on {branch} "
+            f"refused by gate main-branch: {revision[:12]} is not on {tip_ref} "
             f"(tip {tip[:12]}); only merged revisions are applied"
+            + (f"; it is on your local {branch}: push it first" if unpushed else ""),
+            gate=Gate.main_branch,
         )
     actor = options.actor or repo.run("log", "-1", "--format=%ae", revision).strip()
-    run = ApplyRun(revision=revision, actor=actor, started_at=options.now())
+    run = ApplyRun(revision=revision, actor=actor, started_at=options.now(), sync=options.sync)
     secrets = SecretBox(repo.path)
     identity = identity_of(head, repo.path)
     wanted = sorted(options.clusters) if options.clusters else sorted(head.config.spec.clusters)
@@ -156,7 +199,9 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     stop = options.stop or threading.Event()
     for cluster in wanted:
         if cluster not in head.config.spec.clusters:
-            raise GateRefused(f"refused: cluster '{cluster}' is not in proxgit.yaml")
+            raise GateRefused(
+                f"refused: cluster '{cluster}' is not in proxgit.yaml", gate=Gate.cluster
+            )
     for cluster in wanted:
         if stop.is_set():
             run.interrupted = True
@@ -169,9 +214,14 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
             )
             continue
         try:
-            outcome, results = _apply_cluster(
-                repo, head, run, cluster, options, secrets, identity, make_client, stop
-            )
+            with observe.step(cluster, "apply") as step:
+                outcome, results = _apply_cluster(
+                    repo, head, run, cluster, options, secrets, identity, make_client, stop
+                )
+                if outcome.state.outcome == Outcome.failed:
+                    step.error = "guest-failed" if results else "failed"
+                elif outcome.state.outcome == Outcome.refused:
+                    step.error = "refused"  # a closed gate: neither a success nor a failure
         except LockTimeout:
             raise
         except Interrupted:
@@ -193,7 +243,7 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     run.interrupted = run.interrupted or stop.is_set()
     _conclude(run)
     if all(c.state == RunState.refused for c in run.clusters) and run.clusters:
-        raise GateRefused(run.clusters[0].message)
+        raise GateRefused(run.clusters[0].message, gate=run.clusters[0].gate)
     return run
 
 
@@ -233,6 +283,7 @@ def _apply_cluster(
             ClusterOutcome(
                 cluster=cluster,
                 state=RunState.refused,
+                gate=Gate.allow_writes,
                 message=(
                     f"refused by gate allowWrites: cluster '{cluster}' has allowWrites: false"
                 ),
@@ -240,8 +291,14 @@ def _apply_cluster(
             [],
         )
     applied_ref = APPLIED_REF.format(cluster=cluster)
-    if repo.read_remote_ref(applied_ref) == revision:  # cheap check, no lock needed
-        return (
+    sync = options.sync
+    if sync == "self-heal" and not self_heal_enabled(head.config, head.guests_in(cluster)):
+        sync = None
+    remote_applied = repo.read_remote_ref(applied_ref)
+    if remote_applied == revision and (
+        sync is None or not _drift_to_heal(repo, head, cluster, make_client, sync)
+    ):
+        return (  # cheap check, no lock needed
             ClusterOutcome(
                 cluster=cluster,
                 state=RunState.noop,
@@ -264,7 +321,7 @@ def _apply_cluster(
         last = repo.read_remote_ref(applied_ref)
         if last is not None:
             repo.fetch(f"+{applied_ref}:{applied_ref}")
-            if last == revision:
+            if last == revision and sync is None:
                 return (
                     ClusterOutcome(
                         cluster=cluster,
@@ -279,6 +336,7 @@ def _apply_cluster(
                     ClusterOutcome(
                         cluster=cluster,
                         state=RunState.refused,
+                        gate=Gate.last_applied,
                         message=(
                             f"refused by gate last-applied: {revision[:12]} does not descend from "
                             f"{last[:12]}, the last revision applied to '{cluster}'"
@@ -290,7 +348,7 @@ def _apply_cluster(
         client.cancel = stop
         lock.on_lost = stop.set  # a lost lease: start nothing new either
         outcome, results, paths = _work(
-            repo, head, cluster, last, options, secrets, client, settings.concurrency
+            repo, head, cluster, last, options, secrets, client, settings.concurrency, sync
         )
         if stop.is_set():
             outcome.state = RunState.partial if results else RunState.failed
@@ -299,6 +357,37 @@ def _apply_cluster(
             )
         _record(repo, head, run, outcome, results, paths, options, secrets, identity, lock)
         return outcome, results
+
+
+def _replan(
+    head: DesiredState,
+    base: DesiredState | None,
+    cluster: str,
+    client: ProxmoxClient,
+    sync: SyncMode,
+) -> tuple[ClusterLive, Plan]:
+    """Live state of the guests the plan needs, and the plan of one cluster against it."""
+    with observe.step(cluster, "plan") as step:
+        # sync looks at every guest: drift is where the files did not change
+        reads = reads_for(head, base, full=sync is not None)
+        live_cluster = read_cluster(
+            cluster,
+            fixed_client(client),
+            wanted=reads.guests.get(cluster, set()),
+            template_storages=reads.template_storages.get(cluster),
+        )
+        if not live_cluster.reachable:
+            step.error = live_cluster.error_kind or "failed"
+            raise ProxgitError(live_cluster.error or f"cluster '{cluster}': not read")
+        heal = {"all": heal_all, "self-heal": self_heal(head.config), None: None}[sync]
+        plan = build_plan(
+            head,
+            LiveState(clusters={cluster: live_cluster}),
+            base=base,
+            clusters=[cluster],
+            heal=heal,
+        )
+    return live_cluster, plan
 
 
 def _work(
@@ -310,24 +399,12 @@ def _work(
     secrets: SecretBox,
     client: ProxmoxClient,
     concurrency: int,
+    sync: SyncMode,
 ) -> tuple[ClusterOutcome, list[GuestResult], list[str]]:
     """The re-plan and the writes of one cluster (the caller holds its lease)."""
     revision = head.revision or ""
     base = load_revision(repo.path, last) if last else None
-    reads = reads_for(head, base)
-    live_cluster = read_cluster(
-        cluster,
-        fixed_client(client),
-        wanted=reads.guests.get(cluster, set()),
-        template_storages=reads.template_storages.get(cluster),
-    )
-    if not live_cluster.reachable:
-        raise ProxgitError(f"cluster '{cluster}': {live_cluster.error}")
-    from proxgit.proxmox.live import LiveState
-
-    plan = build_plan(
-        head, LiveState(clusters={cluster: live_cluster}), base=base, clusters=[cluster]
-    )
+    live_cluster, plan = _replan(head, base, cluster, client, sync)
     templates = [g for g in live_cluster.guests.values() if g.template]
     results: list[GuestResult] = []
     paths: list[str] = []
@@ -380,6 +457,8 @@ def _work(
             templates,
         )
 
+    for change in work:
+        observe.guest(cluster, change.name, change.vmid, "queued", change.action.value)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results.extend(pool.map(run_one, work))
     for change in plan.changes:
@@ -418,18 +497,34 @@ def _work(
             result.state = GuestState.skipped
             result.message = secrets.scrub(f"deletion request not opened: {err.message}")
         results.append(result)
+        observe.guest(cluster, change.name, change.vmid, result.state.value, result.message)
     failed = any(r.state == GuestState.failed for r in results)
     state = RunState.noop if not results else RunState.partial if failed else RunState.succeeded
     if results and all(r.state == GuestState.refused for r in results):
         message = "\n".join(r.message or "" for r in results)
         return (
-            ClusterOutcome(cluster=cluster, state=RunState.refused, message=message),
+            ClusterOutcome(
+                cluster=cluster, state=RunState.refused, message=message, gate=Gate.policy
+            ),
             results,
             paths,
         )
     if any(r.state == GuestState.refused for r in results):
         state = RunState.partial
     return ClusterOutcome(cluster=cluster, state=state, base_revision=last), results, paths
+
+
+def _drift_to_heal(
+    repo: GitRepository,
+    head: DesiredState,
+    cluster: str,
+    make_client: ClientMaker,
+    sync: SyncMode,
+) -> bool:
+    """Read-only look, without the lock: does sync have anything to put back here?
+    (The lock is taken, and the plan made again under it, only when it does.)"""
+    _live, plan = _replan(head, head, cluster, make_client(cluster), sync)
+    return any(c.action in (Action.create, Action.update) for c in plan.changes)
 
 
 def _record(
@@ -453,6 +548,7 @@ def _record(
             started_at=run.started_at,
             finished_at=options.now(),
             interrupted=lock.stop.is_set() if lock.stop is not None else False,
+            sync=run.sync,
             clusters=[outcome],
             results=results,
         )

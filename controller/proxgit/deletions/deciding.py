@@ -25,6 +25,7 @@ from proxgit.git import GitRepository
 from proxgit.loading import load_directory
 from proxgit.models.config import IdentityMode, Permission
 from proxgit.models.people import Who, resolve, roles_granting
+from proxgit.outcomes import Gate
 from proxgit.yamlio import edit
 
 
@@ -94,11 +95,14 @@ def decide_locally(
     decision = decide(repo, path, state.config, now=moment)
     verb = "approval" if approve else "rejection"
     if decision.request is None or decision.rules is None or decision.requester is None:
-        raise GateRefused(f"{verb} not committed: {'; '.join(decision.reasons)}")
+        raise GateRefused(
+            f"{verb} not committed: {'; '.join(decision.reasons)}", gate=Gate.four_eyes
+        )
     if decision.state not in ("pending",) and approve:
         raise GateRefused(
             f"{verb} not committed: {request_id} is {decision.state}"
-            f"{': ' + '; '.join(decision.reasons) if decision.reasons else ''}"
+            f"{': ' + '; '.join(decision.reasons) if decision.reasons else ''}",
+            gate=Gate.four_eyes,
         )
     rules = decision.rules
     mode = rules.mode
@@ -118,7 +122,8 @@ def decide_locally(
                 raise GateRefused(
                     f"{verb} not committed: in signatures mode the decision must be signed with "
                     "a key in the allowed signers; set git config user.signingkey (and "
-                    "gpg.format ssh) to your listed key"
+                    "gpg.format ssh) to your listed key",
+                    gate=Gate.four_eyes,
                 )
             who = resolve(rules.config.spec.policy, principal)
             sign = True
@@ -126,7 +131,9 @@ def decide_locally(
             email = _config(repo, "user.email")
             who = resolve(rules.config.spec.policy, email) if email else None
         if who is None:
-            raise GateRefused(f"{verb} not committed: git has no user.email here")
+            raise GateRefused(
+                f"{verb} not committed: git has no user.email here", gate=Gate.four_eyes
+            )
         holds = bool(roles_granting(rules.config, who, Permission.approve_deletion, cluster))
         if approve:
             if who.same_as(decision.requester) and not (
@@ -134,17 +141,20 @@ def decide_locally(
             ):
                 raise GateRefused(
                     f"approval not committed: you ({who.label}) requested this deletion; "
-                    "another approver must approve"
+                    "another approver must approve",
+                    gate=Gate.four_eyes,
                 )
             if not holds:
                 raise GateRefused(
                     f"approval not committed: {who.label} has no role with approve_deletion on "
-                    f"{cluster} in the rules the request opened under"
+                    f"{cluster} in the rules the request opened under",
+                    gate=Gate.four_eyes,
                 )
         elif not holds and not who.same_as(decision.requester):
             raise GateRefused(
                 f"rejection not committed: only the requester or an approver may reject "
-                f"({who.label} is neither)"
+                f"({who.label} is neither)",
+                gate=Gate.four_eyes,
             )
     branch = state.config.spec.main_branch
     if mode == IdentityMode.forge:

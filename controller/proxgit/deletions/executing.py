@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from proxgit import observe
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
-from proxgit.applying.run import APPLIED_REF, check_apply_gate
+from proxgit.applying.run import check_apply_gate, load_gated
 from proxgit.deletions.approval import Decision, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History, commit_identity, public_key_of
@@ -36,6 +37,8 @@ from proxgit.identity.authority import forge_source
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models.config import CommitIdentity, Config
 from proxgit.models.deletion import DeletionRequest
+from proxgit.outcomes import Gate, Outcome, worst
+from proxgit.planning.run import APPLIED_REF
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import (
@@ -60,8 +63,18 @@ class RequestOutcome:
     message: str
     warnings: list[str] = field(default_factory=list)
     upids: list[str] = field(default_factory=list)
-    gated: bool = False
+    gate: Gate | None = None  # set when a gate left the request blocked
     withdrawn_in: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        return self.gate is not None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.state == "blocked":
+            return Outcome.refused if self.gated else Outcome.failed
+        return Outcome.refused if self.state == "refused" else Outcome.ok
 
 
 @dataclass
@@ -72,6 +85,10 @@ class DeletionsRun:
     @property
     def failed(self) -> bool:
         return any(o.state == "blocked" for o in self.outcomes)
+
+    @property
+    def outcome(self) -> Outcome:
+        return worst(o.outcome for o in self.outcomes)
 
 
 def proxgit_key(config: Config, repo_root: Path, revision: str = "HEAD") -> ProxgitKey:
@@ -129,7 +146,7 @@ def process_requests(
     moment = now or datetime.now(UTC)
     repo = GitRepository(repo_path)
     revision = repo.resolve("HEAD")
-    state = load_revision(repo.path, revision)
+    state = load_gated(repo.path, revision) if execute else load_revision(repo.path, revision)
     config = state.config
     identity = commit_identity(config, repo.path)
     key = proxgit_key(config, repo.path, revision)
@@ -188,13 +205,18 @@ def process_requests(
             if problem is not None:
                 outcome.state, outcome.message = "refused", problem
                 continue
+        name_of = trusted.spec.guest.name
+        observe.guest(cluster, name_of, vmid, "running", outcome.state)
         try:
             _gates(state, cluster, outcome.state)
-            with ClusterLock(repo, cluster, identity, wait=lock_wait):
+            with (
+                observe.step(cluster, "execute"),
+                ClusterLock(repo, cluster, identity, wait=lock_wait),
+            ):
                 client = make_client(cluster)
                 live = read_cluster(cluster, fixed_client(client), wanted={vmid})
                 if not live.reachable:
-                    raise ProxgitError(f"cluster '{cluster}': {live.error}")
+                    raise ProxgitError(live.error or f"cluster '{cluster}': not read")
                 guest = live.guests.get(vmid)
                 if outcome.state == "approved":
                     outcome.state, outcome.message, outcome.upids = _destroy(client, trusted, guest)
@@ -202,11 +224,15 @@ def process_requests(
                     _untag(client, guest, trusted)
                     outcome.message = outcome.message or f"request {decision.state}"
         except GateRefused as err:
-            outcome.state, outcome.message, outcome.gated = "blocked", err.message, True
+            outcome.state, outcome.message = "blocked", err.message
+            outcome.gate = err.gate or Gate.apply_enabled
+            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
             continue
         except ProxgitError as err:
             outcome.state, outcome.message = "blocked", err.message
+            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
             continue
+        observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
         written += _archive(repo, path, trusted, outcome, decision, moment)
     if written:
         counts: dict[str, int] = {}
@@ -276,7 +302,8 @@ def _gates(state: DesiredState, cluster: str, what: str) -> None:
     if not state.config.spec.clusters[cluster].allow_writes:
         verb = "nothing destroyed" if what == "approved" else "the guest stays tagged"
         raise GateRefused(
-            f"refused by gate allowWrites: cluster '{cluster}' has allowWrites: false; {verb}"
+            f"refused by gate allowWrites: cluster '{cluster}' has allowWrites: false; {verb}",
+            gate=Gate.allow_writes,
         )
 
 

@@ -6,6 +6,14 @@ from proxgit.loading.loader import (
     load_directory,
     load_files,
     load_revision,
+    load_revision_against,
 )
 
-__all__ = ["DesiredGuest", "DesiredState", "load_directory", "load_files", "load_revision"]
+__all__ = [
+    "DesiredGuest",
+    "DesiredState",
+    "load_directory",
+    "load_files",
+    "load_revision",
+    "load_revision_against",
+]

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 from proxgit.errors import InvalidRepository, Problem
 from proxgit.loading.sources import (
     CONFIG_FILE,
+    changed_paths,
+    read_git_files,
     read_git_revision,
     read_working_tree,
     resolve_revision,
@@ -41,6 +43,8 @@ from proxgit.models.guests import (
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
 )
+from proxgit.outcomes import Gate
+from proxgit.pauses import gc_paused
 from proxgit.proxmox.fields import extra_key_problem, key_for
 from proxgit.yamlio import PositionIndex, parse_document
 
@@ -162,9 +166,17 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, file: _File, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+    def add(
+        self,
+        file: _File,
+        loc: tuple[Any, ...],
+        message: str,
+        *,
+        key: bool = False,
+        gate: Gate | None = None,
+    ) -> None:
         line, col = file.at(loc, key=key)
-        self.problems.append(Problem(file.path, line, col, _dotted(loc), message))
+        self.problems.append(Problem(file.path, line, col, _dotted(loc), message, gate))
 
 
 def load_directory(root: Path) -> DesiredState:
@@ -182,8 +194,28 @@ def load_revision(repo: Path, revision: str) -> DesiredState:
     return state
 
 
+def load_revision_against(repo: Path, revision: str, other: DesiredState) -> DesiredState:
+    """The desired tree at ``revision``, reading only the files that differ from ``other``
+    (loaded from its commit ``other.revision``): the rest are ``other``'s documents, the
+    same blobs. A pull request's base costs what the pull request changes."""
+    sha = resolve_revision(repo, revision)
+    if other.revision is None or not re.fullmatch(r"[0-9a-f]{40,64}", other.revision):
+        return load_revision(repo, sha)  # the working tree: no commit to compare with
+    changed = set(changed_paths(repo, sha, other.revision))
+    state = load_files(read_git_files(repo, sha, sorted(changed)))
+    kept = {key: g for key, g in other.guests.items() if g.path not in changed}
+    state.guests = {**kept, **state.guests}
+    state.revision = sha
+    return state
+
+
 def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+    with gc_paused():
+        return _load_files(files)
+
+
+def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     out = _Collector()
     config: Config | None = None
     config_file: _File | None = None
@@ -449,12 +481,14 @@ def _check_config(file: _File, config: Config, out: _Collector) -> None:
                 ("spec", "apply", "enabled"),
                 "apply.enabled is true without "
                 f"confirm: {CONFIRM_PHRASE}; add that exact phrase or set enabled: false",
+                gate=Gate.apply_confirm,
             )
         else:
             out.add(
                 file,
                 ("spec", "apply", "confirm"),
                 f"'{apply.confirm}' is not the confirmation phrase; write exactly {CONFIRM_PHRASE}",
+                gate=Gate.apply_confirm,
             )
 
 

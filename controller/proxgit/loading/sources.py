@@ -46,3 +46,17 @@ def read_git_revision(repo: Path, revision: str) -> Iterator[tuple[str, str]]:
 def resolve_revision(repo: Path, revision: str) -> str:
     """The full commit sha of ``revision``; a one-line error when there is none."""
     return History(repo).resolve(revision)
+
+
+def changed_paths(repo: Path, old: str, new: str) -> list[str]:
+    """Desired-tree files that differ between two revisions (added, changed or removed)."""
+    out = History(repo).run(
+        "diff", "--name-only", "-z", "--no-renames", old, new, "--", CONFIG_FILE, *DESIRED_ROOTS
+    )
+    return [name for name in out.split("\x00") if name]
+
+
+def read_git_files(repo: Path, revision: str, paths: list[str]) -> Iterator[tuple[str, str]]:
+    """``paths`` as they are in ``revision`` (those that exist there), plus proxgit.yaml."""
+    wanted = [CONFIG_FILE, *(p for p in paths if p != CONFIG_FILE)]
+    return History(repo).tree_files(revision, wanted, ())

@@ -152,7 +152,9 @@ MemoryMiB = Annotated[
 
 # --- names and tags ----------------------------------------------------------
 
-# Proxmox's tag grammar (pve-tag): case-insensitive, stored lower-case.
+# Proxmox's tag grammar (pve-tag). Proxmox keeps a tag's case as written; by default
+# (datacenter.cfg ``tag-style: case-sensitive=0``) it drops duplicates ignoring case
+# and sorts ignoring case.
 TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$"
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=128)]
 
@@ -169,11 +171,28 @@ StorageId = Annotated[str, StringConstraints(pattern=STORAGE_ID_PATTERN)]
 
 
 def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
-    """Tags as Proxmox stores them: lower-cased, de-duplicated, sorted."""
-    return sorted({tag.lower() for tag in tags})
+    """Tags as Proxmox stores them: case kept, duplicates (ignoring case) dropped after
+    the first, sorted ignoring case."""
+    seen: dict[str, str] = {}
+    for tag in tags:
+        seen.setdefault(tag.lower(), tag)
+    return sorted(seen.values(), key=lambda t: (t.lower(), t))
 
 
 # --- secrets -----------------------------------------------------------------
+
+
+class SyncPolicy(Model):
+    """How the watch pod treats drift: off unless a cluster or guest turns it on."""
+
+    self_heal: Bool = Field(
+        default=False,
+        description=(
+            "Let the watch pod put drifted guests back to their files (like "
+            "'proxgit apply --sync'), through the same gates, lock, restart policy and "
+            "journal. A guest's own syncPolicy wins over its cluster's."
+        ),
+    )
 
 
 class SecretRef(Model):

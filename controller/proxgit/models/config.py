@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from proxgit.models.base import Bool, ClusterName, Model, SecretRef
+from proxgit.models.base import Bool, ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
 DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
@@ -92,6 +92,19 @@ class Cluster(Model):
         Field(description="API token id, user@realm!tokenname")
     )
     token_secret_from: SecretRef
+    read_token_id: (
+        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] | None
+    ) = Field(
+        default=None,
+        description=(
+            "A read-only API token (user@realm!name, PVEAuditor is enough) for plan, drift, "
+            "reflect, import and validate; apply and deletions execute use tokenId. Left out: "
+            "every command uses tokenId."
+        ),
+    )
+    read_token_secret_from: SecretRef | None = Field(
+        default=None, description="The read token's secret (env or file); needs readTokenId."
+    )
     verify_ssl: Bool = True
     ca_file: str | None = Field(default=None, description="PEM CA bundle to verify the server.")
     allow_writes: Bool = Field(default=False, description="Gate: proxgit may write here.")
@@ -99,6 +112,16 @@ class Cluster(Model):
     concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
         default=8, description="Concurrent API requests to this cluster."
     )
+    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+
+    @model_validator(mode="after")
+    def _read_token_pair(self) -> Cluster:
+        if (self.read_token_id is None) != (self.read_token_secret_from is None):
+            raise ValueError(
+                "readTokenId and readTokenSecretFrom go together: give both (a read-only "
+                "token for plan, drift and reflect) or neither"
+            )
+        return self
 
 
 class Apply(Model):
@@ -256,6 +279,31 @@ class Forge(Model):
     ca_file: str | None = None
 
 
+class Capacity(Model):
+    """How the plan judges whether a change fits (docs/plan.md, "Capacity")."""
+
+    memory_percent: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=100,
+        description="Warn when the memory of the guests that will run on a node exceeds this "
+        "share of its RAM.",
+    )
+    vcpu_percent: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=400,
+        description="Warn when the vCPUs of the guests that will run on a node exceed this "
+        "share of its CPUs.",
+    )
+    block: Bool = Field(
+        default=False,
+        description="Memory and vCPU overcommit above the thresholds blocks the plan instead "
+        "of warning.",
+    )
+    thin_storages: list[StorageId] = Field(
+        default_factory=list,
+        description="Storages that are thin-provisioned although their type does not say so "
+        "(a zfspool with sparse 1); lvmthin and rbd always are.",
+    )
+
+
 class ConfigSpec(Model):
     clusters: dict[ClusterName, Cluster]
     main_branch: str = "main"
@@ -269,6 +317,7 @@ class ConfigSpec(Model):
     forge: Forge | None = Field(
         default=None, description="The forge hosting this repository (forge identity mode)."
     )
+    capacity: Capacity = Field(default_factory=Capacity)
 
     @property
     def identity_mode(self) -> IdentityMode:

@@ -9,9 +9,11 @@ contract: see docs/plan-json.md.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from proxgit.outcomes import Outcome
 
 PLAN_FORMAT_VERSION = 1
 
@@ -123,6 +125,33 @@ class UnmanagedGuest(BaseModel):
     pending_deletion: bool = False
 
 
+class CapacityUse(BaseModel):
+    """One node's memory or vCPUs, or one storage, before and after the change.
+
+    Only what the change moves is listed. Memory and storage are in bytes,
+    vCPUs a count; ``limit`` is the node's RAM or CPUs, or the storage's size.
+    """
+
+    cluster: str
+    node: str | None = Field(
+        default=None, description="Null for a shared storage, counted once for the cluster."
+    )
+    resource: Literal["memory", "vcpus", "storage"]
+    storage: str | None = None
+    before: int
+    after: int
+    limit: int
+    percent: float = Field(description="after as a percentage of limit, one decimal.")
+    threshold: int | None = Field(
+        default=None, description="Percentage above which the plan warns (or blocks)."
+    )
+    thin: bool = Field(default=False, description="A thin-provisioned storage.")
+    over: bool = Field(default=False, description="after is above the threshold or the size.")
+    detail: str | None = Field(
+        default=None, description="What moved it: '3 new disks', 'balloon minimum used for ...'."
+    )
+
+
 class Summary(BaseModel):
     create: int = 0
     update: int = 0
@@ -151,6 +180,16 @@ class Plan(BaseModel):
     merge_effect: list[str] = Field(
         default_factory=list, description="What merging will do, one line per cluster."
     )
+    unrefreshed: int = Field(
+        default=0,
+        description="Declared guests whose documents this change leaves alone and whose live "
+        "state was not read (a plan with a base reads only what changed; plan --drift reads "
+        "all).",
+    )
+    capacity: list[CapacityUse] = Field(
+        default_factory=list,
+        description="Node memory, vCPUs and storage the change moves, before and after.",
+    )
 
     @property
     def has_changes(self) -> bool:
@@ -163,6 +202,13 @@ class Plan(BaseModel):
     @property
     def warning_count(self) -> int:
         return len(self.warnings) + sum(len(c.warnings) for c in self.changes)
+
+    @property
+    def outcome(self) -> Outcome:
+        """blocked (exit 1) before changes (exit 2) before ok (exit 0)."""
+        if self.blocker_count:
+            return Outcome.blocked
+        return Outcome.changes if self.has_changes else Outcome.ok
 
     def summarize(self) -> Plan:
         """Recompute ``summary`` from the lists; returns self."""
@@ -178,6 +224,6 @@ class Plan(BaseModel):
             blockers=self.blocker_count,
             warnings=self.warning_count,
             drift=len(self.drift),
-            unmanaged=len(self.unmanaged),
+            unmanaged=sum(1 for g in self.unmanaged if not g.pending_deletion),
         )
         return self

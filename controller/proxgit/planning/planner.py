@@ -8,7 +8,7 @@ declares are reported as unmanaged and never touched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
+from proxgit.pauses import gc_paused
+from proxgit.planning.capacity import check_capacity
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
@@ -29,7 +31,7 @@ from proxgit.planning.plan import (
     Plan,
     UnmanagedGuest,
 )
-from proxgit.proxmox.fields import EXTRA, root_only
+from proxgit.proxmox.fields import EXTRA, absent_value, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
@@ -45,20 +47,48 @@ class LiveReads:
     guests: dict[str, set[int]] = field(default_factory=dict)
     # cluster -> (node, storage) pairs whose container templates the plan checks
     template_storages: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    # the clusters to read at all; None: every cluster of proxgit.yaml
+    clusters: set[str] | None = None
 
 
-def reads_for(head: DesiredState, base: DesiredState | None) -> LiveReads:
-    """Guests declared in head or base, and storages of ostemplates of containers."""
+def reads_for(head: DesiredState, base: DesiredState | None, *, full: bool = False) -> LiveReads:
+    """What a plan reads: the guests it plans, and the storages of containers' ostemplates.
+
+    With a base (a pull request's plan, apply since the last applied revision)
+    only the guests whose documents differ between base and head are read (created,
+    updated, removed), in the clusters they are in: a change costs what it
+    changes, not what the estate holds. Without a base, or with ``full``
+    (``plan --drift``), every guest declared in head or base is read.
+    """
     guests: dict[str, set[int]] = {}
     storages: dict[str, set[tuple[str, str]]] = {}
-    for state in (head, base):
-        for cluster, vmid in state.guests if state else ():
+    changed = None if base is None or full else changed_guests(head, base)
+    if changed is None:
+        for state in (head, base):
+            for cluster, vmid in state.guests if state else ():
+                guests.setdefault(cluster, set()).add(vmid)
+    else:
+        for cluster, vmid in changed:
             guests.setdefault(cluster, set()).add(vmid)
-    for (cluster, _), guest in head.guests.items():
+    for key, guest in head.guests.items():
         spec = guest.document.spec
+        if changed is not None and key not in changed:
+            continue
         if isinstance(spec, ContainerSpec) and spec.ostemplate and ":" in spec.ostemplate:
-            storages.setdefault(cluster, set()).add((spec.node, spec.ostemplate.split(":")[0]))
-    return LiveReads(guests, storages)
+            storages.setdefault(key[0], set()).add((spec.node, spec.ostemplate.split(":")[0]))
+    return LiveReads(guests, storages, None if changed is None else set(guests))
+
+
+def changed_guests(head: DesiredState, base: DesiredState) -> set[tuple[str, int]]:
+    """(cluster, vmid) of the guests created, changed or removed between base and head."""
+    keys = set(head.guests) | set(base.guests)
+    return {
+        key
+        for key in keys
+        if key not in head.guests
+        or key not in base.guests
+        or _spec_changed(base.guests[key], head.guests[key])
+    }
 
 
 def build_plan(
@@ -68,11 +98,27 @@ def build_plan(
     base: DesiredState | None = None,
     actor: Iterable[str] | None = None,
     clusters: Iterable[str] | None = None,
+    heal: Callable[[DesiredGuest], bool] | None = None,
 ) -> Plan:
     """Diff desired ``head`` (and ``base``) against ``live``; see the module docstring.
 
     ``clusters`` restricts the plan to those clusters (apply plans one at a time).
+    ``heal`` (``--sync``, self-heal) says which guests whose file did not change are put
+    back when their live state drifted; without it such drift is reported, not planned.
     """
+    with gc_paused():
+        return _build_plan(head, live, base=base, actor=actor, clusters=clusters, heal=heal)
+
+
+def _build_plan(
+    head: DesiredState,
+    live: LiveState,
+    *,
+    base: DesiredState | None,
+    actor: Iterable[str] | None,
+    clusters: Iterable[str] | None,
+    heal: Callable[[DesiredGuest], bool] | None,
+) -> Plan:
     identities = list(actor) if actor is not None else None
     config = head.config
     plan = Plan(
@@ -89,15 +135,26 @@ def build_plan(
             )
         )
     wanted = sorted(clusters) if clusters is not None else sorted(config.spec.clusters)
+    changed = changed_guests(head, base) if base is not None else None
     for cluster_name in wanted:
         cluster = live.clusters.get(cluster_name)
+        if cluster is None and changed is not None and all(c != cluster_name for c, _ in changed):
+            # a pull request's plan reads only the clusters its change touches
+            plan.unrefreshed += len(head.guests_in(cluster_name))
+            continue
         if cluster is None or not cluster.reachable:
-            reason = cluster.error if cluster else "not read"
+            kind = cluster.error_kind if cluster else None
+            code = {"unauthorized": "cluster-unauthorized", "forbidden": "cluster-forbidden"}
             plan.blockers.append(
-                Finding(code="cluster-unreachable", message=f"cluster '{cluster_name}': {reason}")
+                Finding(
+                    code=code.get(kind or "", "cluster-unreachable"),
+                    message=(cluster.error if cluster else None)
+                    or f"cluster '{cluster_name}': not read",
+                )
             )
             continue
-        _plan_cluster(plan, cluster, head, base, identities)
+        _plan_cluster(plan, cluster, head, base, identities, heal)
+        check_capacity(plan, cluster, head)
     for (cluster_name, _vmid), guest in sorted(head.guests.items()):
         if cluster_name not in config.spec.clusters:  # pragma: no cover - loader refuses it
             plan.blockers.append(
@@ -116,8 +173,14 @@ def _plan_cluster(
     head: DesiredState,
     base: DesiredState | None,
     actor: list[str] | None,
+    heal: Callable[[DesiredGuest], bool] | None = None,
 ) -> None:
     config = head.config
+    requested = {
+        request.spec.guest.vmid
+        for _path, request in head.deletion_requests.values()
+        if str(request.status.state) == "open" and request.spec.guest.cluster == cluster.name
+    }
     declared = {vmid: g for (c, vmid), g in head.guests.items() if c == cluster.name}
     before = {
         vmid: g for (c, vmid), g in (base.guests.items() if base else ()) if c == cluster.name
@@ -128,10 +191,57 @@ def _plan_cluster(
         live_guest = cluster.guests.get(vmid)
         old = before.get(vmid)
         in_scope = base is None or old is None or _spec_changed(old, guest)
+        healing = False
+        if not in_scope and heal is not None and live_guest is not None and heal(guest):
+            healing = True
+            in_scope = _healable(guest, live_guest, vmid in requested) is None
         if live_guest is None:
             change = _plan_create(guest, cluster, declared_names)
+        elif not in_scope and _unread(live_guest):
+            # a pull request's plan reads only what changed: this guest is left as it is
+            change = GuestChange(
+                cluster=cluster.name,
+                vmid=vmid,
+                name=guest.name,
+                kind=guest.kind,
+                node=live_guest.node,
+                action=Action.noop,
+                file=guest.path,
+            )
+            plan.unrefreshed += 1
+            if guest.document.spec.node != live_guest.node:
+                # the listing says where it runs: the note needs no config read
+                change.warnings.append(
+                    node_moved_warning(live_guest, guest.document.spec.node, base=True)
+                )
         else:
             change = _plan_update(guest, live_guest, old, in_scope)
+            if healing and change.action == Action.update:
+                why = _healable(guest, live_guest, vmid in requested)
+                if (
+                    why is None
+                    and change.needs_restart
+                    and live_guest.status == "running"
+                    and str(guest.document.spec.restart_policy) != "IfRequired"
+                ):
+                    why = "the fix needs a restart and restartPolicy is Never"
+                if why is None:
+                    change.warnings.append(
+                        Finding(
+                            code="drift-healed",
+                            message="live state drifted from the file; sync puts it back",
+                        )
+                    )
+                else:
+                    in_scope = False
+                    change.blockers = []
+                    plan.warnings.append(
+                        Finding(
+                            code="drift-not-healed",
+                            message=f"{cluster.name}/{guest.name} (vmid {vmid}): drift not "
+                            f"healed: {why}",
+                        )
+                    )
             if change.action == Action.update and not in_scope:
                 plan.drift.append(
                     DriftedGuest(
@@ -224,6 +334,30 @@ def _plan_cluster(
         )
 
 
+def heal_all(_guest: DesiredGuest) -> bool:
+    """``--sync``: every drifted guest is put back."""
+    return True
+
+
+def self_heal(config: Config) -> Callable[[DesiredGuest], bool]:
+    """The watch pod's self-heal: a guest's own ``syncPolicy`` wins over its cluster's."""
+
+    def wanted(guest: DesiredGuest) -> bool:
+        own = guest.document.spec.sync_policy
+        if own is not None:
+            return own.self_heal
+        cluster = config.spec.clusters.get(guest.document.metadata.cluster)
+        return cluster is not None and cluster.sync_policy.self_heal
+
+    return wanted
+
+
+def self_heal_enabled(config: Config, guests: Iterable[DesiredGuest]) -> bool:
+    """Whether any cluster or guest turned self-heal on (the pod skips it otherwise)."""
+    wanted = self_heal(config)
+    return any(wanted(g) for g in guests)
+
+
 def _plan_node(
     change: GuestChange,
     guest: DesiredGuest,
@@ -260,6 +394,20 @@ def _plan_node(
 
 def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
     return old.document != new.document
+
+
+def _healable(guest: DesiredGuest, live: LiveGuest, requested: bool) -> str | None:
+    """None when sync may put this drifted guest back, else why not."""
+    if requested or live.pending_deletion:
+        return "an open deletion request names it"
+    if live.kind != guest.kind or live.template:
+        return f"vmid {live.vmid} is live as another guest"
+    return None
+
+
+def _unread(live: LiveGuest) -> bool:
+    """Its config was not asked for (not: asked for and found unusable)."""
+    return live.config is None and live.error is None and live.bad_key is None
 
 
 def _plan_create(
@@ -444,7 +592,7 @@ def _diff(
     changes: list[FieldChange] = []
     for path in sorted(desired):
         want, have = desired[path], actual.get(path)
-        if _same(path, want, have):
+        if _same(live.type, path, want, have):
             continue
         parts = path.split(".")
         new_slot = len(parts) > 2 and not any(
@@ -462,11 +610,16 @@ def _diff(
     return changes
 
 
-def _same(path: str, want: Any, have: Any) -> bool:
+def _same(kind: str, path: str, want: Any, have: Any) -> bool:
     if want == have:
         return True
     if have is None:
-        # Proxmox leaves out keys at their defaults: false/0/empty mean the same.
+        # Proxmox leaves out keys at their defaults: false/0/empty, or the default the
+        # field table records (a disk's backup is on when absent, so backup: false is a
+        # change), mean the same.
+        default = absent_value(kind, path)
+        if default is not None:
+            return bool(want == default)
         return want in (False, 0, "", [], None)
     if isinstance(want, float) or isinstance(have, float):
         try:
@@ -522,6 +675,20 @@ def _update_findings(
                     code="create-only",
                     message=f"{item.path}: {item.before} -> {item.after}; Proxmox sets this "
                     "only when the volume or guest is created",
+                )
+            )
+        if (
+            kind == "lxc"
+            and actual.get("protection")
+            and item.path.startswith(("rootfs.", "mountpoints."))
+            and not item.path.endswith(".size")
+        ):
+            change.blockers.append(
+                Finding(
+                    code="protected",
+                    message=f"{item.path}: Proxmox refuses to change a mount point of a "
+                    "protected container; set protection: false in one change, then "
+                    "change the mount point",
                 )
             )
         if item.path == "unprivileged":
@@ -690,4 +857,4 @@ def _bytes(size: str) -> int:
     return parse_size(size)
 
 
-__all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "reads_for"]
+__all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "changed_guests", "reads_for"]

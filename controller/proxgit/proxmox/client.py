@@ -23,6 +23,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 
+from proxgit import observe
 from proxgit.errors import ConfigError, ProxmoxError
 from proxgit.models import Cluster
 from proxgit.secrets import resolve_secret
@@ -41,6 +42,7 @@ class ProxmoxClient:
         *,
         base_dir: Path | None = None,
         secret: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.name = name
         self.cluster = cluster
@@ -48,15 +50,20 @@ class ProxmoxClient:
         self._lock = threading.Lock()
         # Set to stop waiting on tasks (an interrupted apply); shared by the run's threads.
         self.cancel = threading.Event()
-        user, _, token_name = cluster.token_id.partition("!")
+        # plan, drift, reflect and import use the cluster's read token when it names one
+        use_read = read_only and cluster.read_token_id is not None
+        self.token_id = cluster.read_token_id if use_read else cluster.token_id
+        ref = cluster.read_token_secret_from if use_read else cluster.token_secret_from
+        assert self.token_id is not None and ref is not None
+        field_name = "readTokenSecretFrom" if use_read else "tokenSecretFrom"
+        self.secret_source = (
+            f"{field_name} env {ref.env}" if ref.env else f"{field_name} file {ref.file}"
+        )
+        user, _, token_name = self.token_id.partition("!")
         token = (
             secret
             if secret is not None
-            else resolve_secret(
-                cluster.token_secret_from,
-                what=f"cluster '{name}' tokenSecretFrom",
-                base_dir=base_dir,
-            )
+            else resolve_secret(ref, what=f"cluster '{name}' {field_name}", base_dir=base_dir)
         )
         self.token_secret = token
         parts = urlsplit(cluster.url)
@@ -125,7 +132,7 @@ class ProxmoxClient:
                 return answer
             except ProxmoxError as err:
                 retryable = err.status == 0 or err.status >= 500
-                if not retryable or attempt == retries or "TLS" in err.message:
+                if not retryable or attempt == retries or err.tls:
                     raise
                 time.sleep(delay)
                 delay *= 2
@@ -155,6 +162,21 @@ class ProxmoxClient:
         return self._call("DELETE", path, params)
 
     def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        started = time.monotonic()
+        outcome = "internal"
+        try:
+            answer = self._call_once(method, path, params)
+            outcome = "ok"
+            return answer
+        except ProxmoxError as err:
+            outcome = err.kind
+            raise
+        finally:
+            observe.request(
+                self.name, method, path.lstrip("/"), outcome, time.monotonic() - started
+            )
+
+    def _call_once(self, method: str, path: str, params: dict[str, Any]) -> Any:
         self._count(method)
         call = f"{method} /{path.lstrip('/')}"
         resource = self._api(path.lstrip("/"))
@@ -162,6 +184,11 @@ class ProxmoxClient:
             answer = getattr(resource, method.lower())(**params)
         except ResourceException as err:
             detail = _proxmox_message(err)
+            if err.status_code == 401:
+                detail += (
+                    f": Proxmox did not accept API token {self.token_id} (secret from "
+                    f"{self.secret_source}); check that the token exists and the secret matches"
+                )
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: {detail}",
                 cluster=self.name,
@@ -175,6 +202,7 @@ class ProxmoxClient:
                 "for a lab with a self-signed certificate)",
                 cluster=self.name,
                 call=call,
+                tls=True,
             ) from None
         except requests.exceptions.Timeout:
             raise ProxmoxError(
@@ -206,7 +234,8 @@ class ProxmoxClient:
     def wait_task(
         self, node: str, upid: str, *, timeout: float | None = None, poll: float = 0.05
     ) -> TaskResult:
-        """Wait for a Proxmox task to finish; returns its exit status and last log lines.
+        """Wait for a Proxmox task to finish; returns its exit status and, when it failed,
+        the last lines of its log.
 
         When :attr:`cancel` is set (SIGTERM or SIGINT during an apply) the wait is
         abandoned: the task keeps running in Proxmox and the result says so.
@@ -235,6 +264,10 @@ class ProxmoxClient:
             poll = min(poll * 1.5, 2.0)
         exitstatus = str(status.get("exitstatus", ""))
         log: list[str] = []
+        if exitstatus == "OK":
+            # a task that ended well says nothing its status did not: its log is read
+            # only to explain a failure (one request per task saved)
+            return TaskResult(upid, ok=True, exitstatus=exitstatus, log=log)
         try:
             lines = self.get(f"{path}/log", start=0, limit=500, expect=list)
             log = [str(line.get("t", "")) for line in lines if isinstance(line, dict)][-10:]

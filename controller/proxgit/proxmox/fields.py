@@ -62,7 +62,7 @@ def _num(value: Any) -> str:
 
 
 def split_tags(value: Any) -> list[str]:
-    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted, lower-cased list it stores."""
+    """Proxmox tags (``a;b``, ``a,b`` or ``a b``) as the sorted list it stores, case kept."""
     if isinstance(value, list | tuple):
         return normalize_tags([str(t) for t in value])
     text = str(value or "")
@@ -73,7 +73,7 @@ def split_tags(value: Any) -> list[str]:
 
 def visible_tags(tags: list[str]) -> list[str]:
     """Tags a user manages: proxgit's own marker tag is not part of the spec."""
-    return [t for t in tags if t != PENDING_DELETION_TAG]
+    return [t for t in tags if t.lower() != PENDING_DELETION_TAG]
 
 
 def split_ssh_keys(value: str) -> list[str]:
@@ -133,6 +133,9 @@ class Sub:
     generated: bool = False  # Proxmox fills it in when not given (MACs): never imported
     virtual: bool = False  # proxgit's view only, not a Proxmox sub-key (a volume's storage)
     effect: str | None = None  # overrides the key's effect for a change of this sub-key
+    # what Proxmox takes when the sub-key is absent, where that is not false/0/empty
+    # (``backup``, ``replicate``, ``rombar``): an absent live value is compared as it
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class Key:
     effect: str = "restart"
     new_effect: str | None = None  # effect when the slot is added to a running guest
     root_only: bool = False  # only root@pam may set it (plan warns)
+    file_only: bool = False  # the API can't write it (raw lxc.* lines): import reports it
+    default: Any = None  # what Proxmox takes when the key is absent (see Sub.default)
     why: str = ""  # for carried and owned keys: why they are not typed
     # custom parse/write for formats the generic property string can't express
     parse_fn: Callable[[Key, str, Any], FlatView | None] | None = None
@@ -412,9 +417,9 @@ _DISK_SUBS = (
     Sub("discard", enum=("ignore", "on"), path="discard", codec=DISCARD),
     Sub("iothread", "boolean", path="iothread", codec=BOOL),
     Sub("cache", enum=_CACHE, path="cache"),
-    Sub("backup", "boolean", path="backup", codec=BOOL),
+    Sub("backup", "boolean", path="backup", codec=BOOL, default=True),
     Sub("aio", enum=("native", "threads", "io_uring"), path="aio"),
-    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL, default=True),
     Sub("serial", path="serial"),
     Sub("ro", "boolean", path="ro", codec=BOOL),
     Sub("queues", "integer", minimum=2, path="queues", codec=INT),
@@ -424,6 +429,23 @@ _DISK_SUBS = (
     Sub("mbps", "number", path="mbps", codec=NUM),
     Sub("mbps_rd", "number", path="mbpsRd", codec=NUM),
     Sub("mbps_wr", "number", path="mbpsWr", codec=NUM),
+    # bursts: the ceiling, and for how many seconds it may be held
+    Sub("iops_max", "integer", path="iopsMax", codec=INT),
+    Sub("iops_rd_max", "integer", path="iopsRdMax", codec=INT),
+    Sub("iops_wr_max", "integer", path="iopsWrMax", codec=INT),
+    Sub("iops_max_length", "integer", path="iopsMaxLength", codec=INT, minimum=1),
+    Sub("iops_rd_max_length", "integer", path="iopsRdMaxLength", codec=INT, minimum=1),
+    Sub("iops_wr_max_length", "integer", path="iopsWrMaxLength", codec=INT, minimum=1),
+    Sub("mbps_max", "number", path="mbpsMax", codec=NUM),
+    Sub("mbps_rd_max", "number", path="mbpsRdMax", codec=NUM),
+    Sub("mbps_wr_max", "number", path="mbpsWrMax", codec=NUM),
+    Sub("bps_max_length", "integer", path="mbpsMaxLength", codec=INT, minimum=1),
+    Sub("bps_rd_max_length", "integer", path="mbpsRdMaxLength", codec=INT, minimum=1),
+    Sub("bps_wr_max_length", "integer", path="mbpsWrMaxLength", codec=INT, minimum=1),
+    # Proxmox detects zero writes unless told not to
+    Sub("detect_zeroes", "boolean", path="detectZeroes", codec=BOOL, default=True),
+    Sub("werror", enum=("enospc", "ignore", "report", "stop"), path="werror"),
+    Sub("rerror", enum=("ignore", "report", "stop"), path="rerror"),
     # kept as live has them, never typed (yet): written back untouched
     Sub("media", enum=("cdrom", "disk")),
 )
@@ -476,7 +498,7 @@ _LXC_NIC_SUBS = (
 _MOUNT_OPTION_SUBS = (
     Sub("acl", "boolean", path="acl", codec=BOOL),
     Sub("quota", "boolean", path="quota", codec=BOOL),
-    Sub("replicate", "boolean", path="replicate", codec=BOOL),
+    Sub("replicate", "boolean", path="replicate", codec=BOOL, default=True),
     Sub("shared", "boolean", path="shared", codec=BOOL),
     Sub("mountoptions", path="mountoptions"),
 )
@@ -558,7 +580,7 @@ QEMU: tuple[Key, ...] = (
     Key("agent", "typed", path="agent", subs=(
         Sub("enabled", "boolean", path="enabled", codec=BOOL, default_key=True),
         Sub("fstrim_cloned_disks", "boolean", path="fstrim", codec=BOOL),
-        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL),
+        Sub("freeze-fs", "boolean", path="freezeFs", codec=BOOL, default=True),
         Sub("type", enum=("virtio", "isa"), path="type"))),
     *(Key(bus, "typed", path="disks.{slot}", subs=disk_subs(bus), count=count,
           effect="restart", new_effect="hotplug:disk",
@@ -575,7 +597,8 @@ QEMU: tuple[Key, ...] = (
     _typed("cicustom", path="cloudInit.cicustom", effect="live"),
     _typed("citype", path="cloudInit.citype", enum=("configdrive2", "nocloud", "opennebula"),
            effect="live"),
-    _typed("ciupgrade", path="cloudInit.upgrade", codec=BOOL, type="boolean", effect="live"),
+    _typed("ciupgrade", path="cloudInit.upgrade", codec=BOOL, type="boolean", effect="live",
+           default=True),
     Key("cipassword", "secret", path="cloudInit.passwordFrom", effect="live",
         why="a secret: written from cloudInit.passwordFrom, never read back"),
     *_SHARED_OWNED,
@@ -601,12 +624,14 @@ QEMU: tuple[Key, ...] = (
             Sub("pre-enrolled-keys", "boolean", path="preEnrolledKeys", codec=BOOL,
                 effect="create-only"),
             Sub("format", enum=("raw", "qcow", "qed", "qcow2", "vmdk", "cloop")),
-            Sub("size", generated=True), Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k")))),
+            Sub("size", generated=True),
+            Sub("ms-cert", enum=("2011", "2023", "2023w", "2023k"), path="msCert",
+                effect="create-only"))),
     _carried("freeze"), _typed("hookscript", effect="live", root_only=True),
     Key("hostpci", "typed", path="hostpci.{slot}", count=16, subs=(
         Sub("host", path="host", default_key=True), Sub("mapping", path="mapping"),
         Sub("pcie", "boolean", path="pcie", codec=BOOL),
-        Sub("rombar", "boolean", path="rombar", codec=BOOL),
+        Sub("rombar", "boolean", path="rombar", codec=BOOL, default=True),
         Sub("x-vga", "boolean", path="xVga", codec=BOOL), Sub("mdev", path="mdev"),
         Sub("romfile", path="romfile"), Sub("device-id"), Sub("vendor-id"),
         Sub("sub-device-id"), Sub("sub-vendor-id"), Sub("legacy-igd", "boolean"))),
@@ -652,7 +677,7 @@ LXC: tuple[Key, ...] = (
     _typed("hostname", effect="restart"),
     _typed("cores", codec=INT, type="integer", minimum=1, maximum=8192, effect="live"),
     _typed("memory", codec=INT, type="integer", minimum=16, effect="live"),
-    _typed("swap", codec=INT, type="integer", minimum=0, effect="live"),
+    _typed("swap", codec=INT, type="integer", minimum=0, effect="live", default=512),
     _typed("unprivileged", codec=BOOL, type="boolean", effect="create-only"),
     _typed("nameserver"),
     _typed("searchdomain"),
@@ -671,10 +696,10 @@ LXC: tuple[Key, ...] = (
     Key("net", "typed", path="networks.{slot}", subs=_LXC_NIC_SUBS, count=32, effect="live",
         new_effect="live"),
     *_SHARED_OWNED,
-    _owned("lxc", "raw lxc.* lines: only editable in the file on the node"),
+    _owned("lxc", "raw lxc.* lines: only editable in the file on the node", file_only=True),
     _typed("arch", enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
     _typed("cmode", enum=("shell", "console", "tty")),
-    _typed("console", codec=BOOL, type="boolean"),
+    _typed("console", codec=BOOL, type="boolean", default=True),
     _typed("cpulimit", codec=NUM, type="number", minimum=0, maximum=8192, effect="live"),
     _typed("cpuunits", codec=INT, type="integer", minimum=0, maximum=500000, effect="live"),
     _carried("debug"),
@@ -686,7 +711,7 @@ LXC: tuple[Key, ...] = (
         Sub("deny-write", "boolean", path="denyWrite", codec=BOOL))),
     _carried("entrypoint"), _carried("env"), _typed("hookscript", effect="live", root_only=True),
     _typed("timezone"),
-    _typed("tty", codec=INT, type="integer", minimum=0, maximum=6),
+    _typed("tty", codec=INT, type="integer", minimum=0, maximum=6, default=2),
 )
 # fmt: on
 
@@ -767,6 +792,19 @@ def generated(kind: str, path: str) -> bool:
     return sub is not None and sub.generated
 
 
+def absent_value(kind: str, path: str) -> Any:
+    """What Proxmox takes for ``path`` when its config leaves the key or sub-key out,
+    where that is not false/0/empty (``backup`` and ``replicate`` of a disk are on,
+    a container's ``swap`` is 512); None when the table records nothing."""
+    found = resolve(kind, path)
+    if found is None:
+        return None
+    if not found.subpath:
+        return found.key.default
+    sub = found.key.sub_for_path(found.subpath)
+    return None if sub is None else sub.default
+
+
 EXTRA = "extraConfig"
 
 
@@ -841,10 +879,13 @@ def untyped_subkeys(kind: str, config_key: str, raw: Any) -> list[str]:
         return []
     default = _volume_key(row)
     props = parse_property_string(str(raw), default)
+    cloud_init = "cloudinit" in props.get(default or "", "")
     found = []
     for name in props:
         if name == default or (row.parse_fn is _qemu_nic_parse and name in _NIC_MODELS):
             continue
+        if cloud_init and name == "media":
+            continue  # Proxmox makes the cloud-init drive a cdrom itself
         sub = row.sub(name)
         if sub is None or (sub.path is None and not sub.generated):
             found.append(name)

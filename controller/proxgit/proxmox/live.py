@@ -28,6 +28,7 @@ class LiveNode:
     status: str  # online | offline | unknown
     maxcpu: int | None = None
     maxmem: int | None = None
+    mem: int | None = None  # bytes in use now (host and guests), as the listing reports
 
 
 @dataclass
@@ -38,6 +39,14 @@ class LiveStorage:
     content: frozenset[str] = frozenset()
     shared: bool = False
     plugintype: str | None = None
+    disk: int | None = None  # bytes used
+    maxdisk: int | None = None  # bytes in all
+
+    @property
+    def free(self) -> int | None:
+        if self.maxdisk is None:
+            return None
+        return max(0, self.maxdisk - (self.disk or 0))
 
 
 @dataclass
@@ -53,6 +62,10 @@ class LiveGuest:
     tags: list[str] = field(default_factory=list)
     pool: str | None = None
     lock: str | None = None
+    # sizes the listing reports: memory in bytes, vCPUs, the boot disk in bytes
+    maxmem: int | None = None
+    maxcpu: int | None = None
+    maxdisk: int | None = None
     config: dict[str, Any] | None = None
     pending: list[dict[str, Any]] | None = None
     # why ``config`` is None although it was read (a malformed value): this guest only
@@ -71,7 +84,7 @@ class LiveGuest:
 
     @property
     def pending_deletion(self) -> bool:
-        return PENDING_DELETION_TAG in self.tags
+        return any(t.lower() == PENDING_DELETION_TAG for t in self.tags)
 
     def view(self) -> FlatView:
         """The guest's config as a flat view in desired-spec paths (config must be read)."""
@@ -96,6 +109,9 @@ class LiveGuest:
             tags=split_tags(item.get("tags") or ""),
             pool=item.get("pool") or None,
             lock=item.get("lock") or None,
+            maxmem=_count(item.get("maxmem")),
+            maxcpu=_count(item.get("maxcpu")),
+            maxdisk=_count(item.get("maxdisk")),
         )
 
 
@@ -104,7 +120,9 @@ class ClusterLive:
     """Everything read from one cluster; ``error`` set when it could not be read."""
 
     name: str
-    error: str | None = None
+    error: str | None = None  # one line, starting with "cluster '<name>'"
+    # unauthorized | forbidden | unreachable | server-error | client-error | bad-answer | config
+    error_kind: str | None = None
     nodes: dict[str, LiveNode] = field(default_factory=dict)
     storages: list[LiveStorage] = field(default_factory=list)
     guests: dict[int, LiveGuest] = field(default_factory=dict)
@@ -130,3 +148,11 @@ class LiveState:
     @property
     def requests(self) -> int:
         return sum(c.requests for c in self.clusters.values())
+
+
+def _count(value: Any) -> int | None:
+    """A size or count from the listing; None when absent or not a number."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

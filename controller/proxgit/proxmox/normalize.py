@@ -184,6 +184,7 @@ _NOT_COMPARED = {
     "node",
     "clone",
     "restartPolicy",
+    "syncPolicy",
     "ostemplate",
     "passwordFrom",
     "cloudInit.passwordFrom",

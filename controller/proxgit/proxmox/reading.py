@@ -24,11 +24,19 @@ from proxgit.proxmox.normalize import SECRET_CONFIG_KEYS, ConfigValueError
 ClientFactory = Callable[[str], ProxmoxClient]
 
 
-def client_factory(config: Config, base_dir: Path | None) -> ClientFactory:
-    """Clients built from ``proxgit.yaml``'s clusters, secrets resolved when first needed."""
+def client_factory(
+    config: Config, base_dir: Path | None, *, read_only: bool = False
+) -> ClientFactory:
+    """Clients built from ``proxgit.yaml``'s clusters, secrets resolved when first needed.
+
+    ``read_only`` (plan, drift, reflect, import): the cluster's read token when it names
+    one (``readTokenId``), so those CI jobs need no write privilege.
+    """
 
     def make(name: str) -> ProxmoxClient:
-        return ProxmoxClient(name, config.spec.clusters[name], base_dir=base_dir)
+        return ProxmoxClient(
+            name, config.spec.clusters[name], base_dir=base_dir, read_only=read_only
+        )
 
     return make
 
@@ -46,11 +54,13 @@ def read_live_state(
     clients: ClientFactory,
     clusters: Iterable[str] | None = None,
     all_guests: bool = False,
+    listings: dict[str, Any] | None = None,
 ) -> LiveState:
     """Read every cluster (or ``clusters``); a cluster that fails is marked, not fatal.
 
     ``guests`` names, per cluster, the vmids whose config to read; with
-    ``all_guests`` every guest's config is read (reflect, import).
+    ``all_guests`` every guest's config is read (reflect, import). ``listings``
+    holds ``/cluster/resources`` answers already read, by cluster.
     """
     names = sorted(clusters) if clusters is not None else sorted(config.spec.clusters)
     state = LiveState()
@@ -62,6 +72,7 @@ def read_live_state(
                 wanted=(guests or {}).get(name, set()),
                 template_storages=(template_storages or {}).get(name, set()),
                 all_guests=all_guests,
+                resources=(listings or {}).get(name),
             ),
             names,
         )
@@ -77,12 +88,19 @@ def read_cluster(
     wanted: set[int],
     template_storages: set[tuple[str, str]] | None = None,
     all_guests: bool = False,
+    resources: Any = None,
 ) -> ClusterLive:
+    """One cluster: its listing (``resources`` when already read, or the error that read
+    met), then the configs
+    of ``wanted`` (or every guest) and the container templates of ``template_storages``."""
     live = ClusterLive(name=name)
     client: ProxmoxClient | None = None
     try:
         client = clients(name)
-        resources = client.get("cluster/resources", expect=list)
+        if isinstance(resources, ProxgitError):
+            raise resources  # the early read of the listing failed
+        if resources is None:
+            resources = client.get("cluster/resources", expect=list)
         parse_resources(live, resources, call=f"cluster '{name}': GET /cluster/resources")
         targets = [g for vmid, g in sorted(live.guests.items()) if all_guests or vmid in wanted]
         with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
@@ -97,7 +115,9 @@ def read_cluster(
                 if volumes is not None:
                     live.templates[pair] = volumes
     except ProxgitError as err:
-        live.error = err.message
+        prefix = f"cluster '{name}'"
+        live.error = err.message if err.message.startswith(prefix) else f"{prefix}: {err.message}"
+        live.error_kind = err.kind if isinstance(err, ProxmoxError) else "config"
     finally:
         live.requests = client.request_count if client is not None else 0
     return live
@@ -132,6 +152,7 @@ def parse_resources(
                 status=str(item.get("status") or "unknown"),
                 maxcpu=_int(item.get("maxcpu")),
                 maxmem=_int(item.get("maxmem")),
+                mem=_int(item.get("mem")),
             )
         elif kind == "storage":
             content = frozenset(c for c in str(item.get("content") or "").split(",") if c)
@@ -143,6 +164,8 @@ def parse_resources(
                     content=content,
                     shared=bool(_int(item.get("shared")) or 0),
                     plugintype=item.get("plugintype"),
+                    disk=_int(item.get("disk")),
+                    maxdisk=_int(item.get("maxdisk")),
                 )
             )
         elif kind in ("qemu", "lxc"):

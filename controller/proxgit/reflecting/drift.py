@@ -101,7 +101,8 @@ def compute_drift(
         cluster = live.clusters.get(name)
         if cluster is None or not cluster.reachable:
             report.errors.append(
-                f"cluster '{name}': {cluster.error if cluster else 'not read'}; drift unknown"
+                f"{(cluster.error if cluster else None) or f'cluster {name!r}: not read'}; "
+                "drift unknown"
             )
             continue
         declared = {g.document.spec.vmid: g for g in desired.guests_in(name)}
@@ -192,7 +193,7 @@ def run_drift(
     live = read_live_state(
         desired.config,
         guests=wanted,
-        clients=clients or client_factory(desired.config, repo),
+        clients=clients or client_factory(desired.config, repo, read_only=True),
         clusters=names,
     )
     return compute_drift(desired, live, clusters=names)

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxgit import observe
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import ClusterLive, LiveGuest
@@ -85,6 +86,13 @@ def read_cluster_snapshot(
     name: str, clients: ClientFactory, *, agent_addresses: bool = True
 ) -> ClusterReading:
     """Everything the snapshot of cluster ``name`` shows; see the module docstring."""
+    with observe.step(name, "reflect") as step:
+        reading = _read_snapshot(name, clients, agent_addresses)
+        step.error = reading.live.error_kind if reading.live.error else None
+    return reading
+
+
+def _read_snapshot(name: str, clients: ClientFactory, agent_addresses: bool) -> ClusterReading:
     reading = ClusterReading(name=name, live=ClusterLive(name=name))
     client: ProxmoxClient | None = None
     try:
@@ -100,6 +108,8 @@ def read_cluster_snapshot(
                 reading.extras[int(item["vmid"])] = GuestExtras(resource=dict(item))
         online = {n for n, node in reading.live.nodes.items() if node.status == "online"}
         guests = [g for _, g in sorted(reading.live.guests.items())]
+        for g in guests:
+            observe.guest(name, g.name, g.vmid, "queued", "read")
         with ThreadPoolExecutor(max_workers=client.cluster.concurrency) as pool:
             api = client
             cluster_level = pool.submit(_read_cluster_level, api, reading, online)
@@ -115,13 +125,30 @@ def read_cluster_snapshot(
                 if vmid in reading.extras:
                     reading.extras[vmid].last_backup = backup
     except ProxgitError as err:
-        reading.live.error = err.message
+        prefix = f"cluster '{name}'"
+        reading.live.error = (
+            err.message if err.message.startswith(prefix) else f"{prefix}: {err.message}"
+        )
+        reading.live.error_kind = err.kind if isinstance(err, ProxmoxError) else "config"
     finally:
         reading.live.requests = client.request_count if client is not None else 0
     return reading
 
 
 def _read_guest(
+    client: ProxmoxClient,
+    guest: LiveGuest,
+    extras: GuestExtras,
+    online: set[str],
+    agent_addresses: bool,
+) -> None:
+    observe.guest(client.name, guest.name, guest.vmid, "running", "read")
+    _read_guest_once(client, guest, extras, online, agent_addresses)
+    state = "not-read" if extras.error else "read"
+    observe.guest(client.name, guest.name, guest.vmid, state, extras.error or "")
+
+
+def _read_guest_once(
     client: ProxmoxClient,
     guest: LiveGuest,
     extras: GuestExtras,

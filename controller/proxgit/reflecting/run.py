@@ -108,7 +108,7 @@ def reflect_repository(
             known = ", ".join(sorted(config.spec.clusters)) or "none"
             raise ConfigError(f"--cluster {name}: not in proxgit.yaml (clusters: {known})")
     git = GitRepository(repo) if options.commit or options.push else None
-    factory = clients or client_factory(config, repo)
+    factory = clients or client_factory(config, repo, read_only=True)
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         readings: list[ClusterReading] = list(
             pool.map(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from proxgit.planning.plan import Action, Finding, GuestChange, Plan
+from proxgit.planning.capacity import human_size
+from proxgit.planning.plan import Action, CapacityUse, Finding, GuestChange, Plan
+from proxgit.rendering.text import unrefreshed_line
 
 COMMENT_LIMIT = 65_536
 _ICON = {
@@ -49,6 +51,9 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
         f"{s.warnings} | {s.drift} | {s.unmanaged} |"
     )
     head.append("")
+    if plan.unrefreshed:
+        head.append(f"_{unrefreshed_line(plan.unrefreshed)}_")
+        head.append("")
     if plan.blocker_count:
         head.append(f"**❌ {plan.blocker_count} blocker(s): this plan can't be applied.**")
         head.append("")
@@ -70,6 +75,7 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
             who = f" **{owner.cluster}/{owner.name}**" if owner else ""
             head.append(f"- ⚠️ `{finding.code}`{who}: {finding.message}")
         head.append("")
+    head.extend(_capacity_table(plan))
     head.append("**Merging this pull request will:**")
     for line in plan.merge_effect or ["change nothing in Proxmox"]:
         head.append(f"- {line}")
@@ -96,14 +102,20 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
                     f"{_cell(f.before)}, declared {_cell(f.after)}"
                 )
         tail.append("\n</details>\n")
-    if plan.unmanaged:
-        tail.append(
-            f"<details><summary>Unmanaged guests (never touched): {len(plan.unmanaged)}</summary>\n"
-        )
-        for g in plan.unmanaged[:200]:
+    for title, guests in (
+        ("Unmanaged guests (never touched)", [g for g in plan.unmanaged if not g.pending_deletion]),
+        (
+            "Pending deletion (request open; destroyed only once approved)",
+            [g for g in plan.unmanaged if g.pending_deletion],
+        ),
+    ):
+        if not guests:
+            continue
+        tail.append(f"<details><summary>{title}: {len(guests)}</summary>\n")
+        for g in guests[:200]:
             tail.append(f"- {g.cluster}/{g.vmid} `{g.name}` ({g.kind}, {g.node}, {g.status})")
-        if len(plan.unmanaged) > 200:
-            tail.append(f"- … and {len(plan.unmanaged) - 200} more")
+        if len(guests) > 200:
+            tail.append(f"- … and {len(guests) - 200} more")
         tail.append("\n</details>\n")
 
     text = "\n".join(head)
@@ -159,3 +171,48 @@ def _guest_block(change: GuestChange) -> str:
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
+
+
+def _capacity_table(plan: Plan) -> list[str]:
+    """What the change moves on each node and storage; nothing when it moves nothing."""
+    if not plan.capacity:
+        return []
+    lines = [
+        "**Capacity**",
+        "",
+        "| where | what | before → after | use | limit |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for use in plan.capacity:
+        mark = (" ❌" if not use.thin and use.resource == "storage" else " ⚠️") if use.over else ""
+        lines.append(
+            f"| {_capacity_where(use)} | {_capacity_what(use)} | "
+            f"{_capacity_amount(use, use.before)} → {_capacity_amount(use, use.after)} | "
+            f"{use.percent:g} %{mark} | {_capacity_limit(use)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _capacity_where(use: CapacityUse) -> str:
+    return f"{use.cluster}/{use.node}" if use.node else f"{use.cluster} (shared)"
+
+
+def _capacity_what(use: CapacityUse) -> str:
+    if use.resource == "storage":
+        thin = ", thin" if use.thin else ""
+        detail = f" ({use.detail}{thin})" if use.detail else ""
+        return f"storage `{use.storage}`{detail}"
+    what = "memory" if use.resource == "memory" else "vCPUs"
+    return f"{what} ({use.detail})" if use.detail else what
+
+
+def _capacity_amount(use: CapacityUse, value: int) -> str:
+    return str(value) if use.resource == "vcpus" else human_size(value)
+
+
+def _capacity_limit(use: CapacityUse) -> str:
+    size = _capacity_amount(use, use.limit)
+    if use.resource == "vcpus":
+        size = f"{use.limit} CPUs"
+    return f"{size}, threshold {use.threshold} %" if use.threshold is not None else size

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from proxgit.planning.plan import Action, Plan
+from proxgit.planning.capacity import human_size
+from proxgit.planning.plan import Action, CapacityUse, Plan
 
 _SYMBOL = {
     Action.create: ("+", "green"),
@@ -88,12 +89,24 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 "cyan",
             )
         )
-    if plan.unmanaged:
-        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in plan.unmanaged[:20])
-        more = f" and {len(plan.unmanaged) - 20} more" if len(plan.unmanaged) > 20 else ""
+    unmanaged = [g for g in plan.unmanaged if not g.pending_deletion]
+    pending = [g for g in plan.unmanaged if g.pending_deletion]
+    if unmanaged:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in unmanaged[:20])
+        more = f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else ""
         lines.append(f"unmanaged (live, not declared; never touched): {names}{more}")
+    if pending:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in pending[:20])
+        more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
+        lines.append(
+            f"pending deletion (a deletion request is open; destroyed only once approved): "
+            f"{names}{more}"
+        )
     for finding in plan.warnings:
         lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
+    lines.extend(_capacity_lines(plan))
+    if plan.unrefreshed:
+        lines.append(unrefreshed_line(plan.unrefreshed))
     s = plan.summary
     migrate = f"{s.migrate} to migrate, " if s.migrate else ""
     summary = (
@@ -117,3 +130,34 @@ def _verb(action: Action) -> str:
         Action.delete: "deleted after approval",
         Action.noop: "left alone",
     }[action]
+
+
+def _capacity_lines(plan: Plan) -> list[str]:
+    """One line per node (or shared storage) the change moves: memory, vCPUs, storages."""
+    by_place: dict[tuple[str, str | None], list[CapacityUse]] = {}
+    for use in plan.capacity:
+        by_place.setdefault((use.cluster, use.node), []).append(use)
+    lines = []
+    for (cluster, node), uses in by_place.items():
+        where = f"{cluster}/{node}" if node else f"{cluster} (shared)"
+        parts = [_capacity_part(use) for use in uses]
+        lines.append(f"capacity {where}: " + "; ".join(parts))
+    return lines
+
+
+def _capacity_part(use: CapacityUse) -> str:
+    if use.resource == "vcpus":
+        what, before, after, limit = "vCPUs", str(use.before), str(use.after), f"{use.limit}"
+    else:
+        what = "memory" if use.resource == "memory" else f"storage {use.storage}"
+        before, after, limit = human_size(use.before), human_size(use.after), human_size(use.limit)
+    thin = " thin" if use.thin else ""
+    over = ", over" if use.over else ""
+    return f"{what}{thin} {before} -> {after} of {limit} ({use.percent:g} %{over})"
+
+
+def unrefreshed_line(count: int) -> str:
+    return (
+        f"{count} declared guest(s) this change leaves alone were not read from Proxmox; "
+        "their drift is proxgit drift's job (plan --drift reads them too)."
+    )

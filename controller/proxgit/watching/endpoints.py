@@ -8,7 +8,10 @@ exposition (or OpenMetrics, when the scraper asks for it) of a :class:`WatchMetr
 
 The metrics live in their own :class:`prometheus_client.CollectorRegistry`,
 never the process-global one, so tests (and two loops in one process) do not
-see each other's numbers, and no process or platform collectors leak in.
+see each other's numbers; the process, platform and GC collectors are added to
+it (``process_*``, ``python_*``). The loop subscribes the metrics to
+:mod:`proxgit.observe`, so every Proxmox request and every step (sync, plan,
+apply, execute, reflect) of every cluster is counted where it happens.
 
 Nothing here reads secrets: labels are cluster names, HTTP methods, Git
 revisions and fixed state names, and the readiness reason is the loop's
@@ -28,7 +31,16 @@ from types import TracebackType
 from typing import cast
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -116,8 +128,9 @@ class WatchMetrics:
         )
         self._pve_requests = Counter(
             "proxgit_proxmox_requests",
-            "Proxmox API requests made, per cluster and HTTP method.",
-            ["cluster", "method"],
+            "Proxmox API requests made, per cluster, HTTP method and outcome (ok or the "
+            "error type: unauthorized, forbidden, unreachable, server-error, ...).",
+            ["cluster", "method", "outcome"],
             registry=r,
         )
         self._pve_errors = Counter(
@@ -126,6 +139,29 @@ class WatchMetrics:
             ["cluster"],
             registry=r,
         )
+        self._step_duration = Histogram(
+            "proxgit_step_duration_seconds",
+            "Wall time of one step (sync, plan, apply, execute, reflect) for one cluster "
+            "(sync, a Git fetch, has no cluster).",
+            ["cluster", "step"],
+            buckets=LOOP_DURATION_BUCKETS,
+            registry=r,
+        )
+        self._step_success = Gauge(
+            "proxgit_step_last_success_timestamp_seconds",
+            "Unix time at which a step last succeeded for a cluster.",
+            ["cluster", "step"],
+            registry=r,
+        )
+        self._errors = Counter(
+            "proxgit_errors",
+            "Steps that failed, per cluster, step and error type.",
+            ["cluster", "step", "type"],
+            registry=r,
+        )
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        r.register(GC_COLLECTOR)
         self._last_applied = Info(
             "proxgit_last_applied_revision",
             "The Git revision last applied to each cluster.",
@@ -189,13 +225,36 @@ class WatchMetrics:
         """``n`` deletion requests for ``cluster`` are open."""
         self._pending_deletions.labels(cluster).set(_non_negative(n, "pending deletions"))
 
-    def add_proxmox_requests(self, cluster: str, method: str, n: int = 1) -> None:
+    def add_proxmox_requests(
+        self, cluster: str, method: str, n: int = 1, *, outcome: str = "ok"
+    ) -> None:
         """``n`` more Proxmox API requests with HTTP ``method`` went to ``cluster``."""
-        self._pve_requests.labels(cluster, method.upper()).inc(_non_negative(n, "requests"))
+        self._pve_requests.labels(cluster, method.upper(), outcome).inc(
+            _non_negative(n, "requests")
+        )
+        if outcome != "ok":
+            self._pve_errors.labels(cluster).inc(n)
 
     def add_proxmox_error(self, cluster: str) -> None:
         """One Proxmox API request to ``cluster`` failed."""
         self._pve_errors.labels(cluster).inc()
+
+    # -- proxgit.observe's listener: every request and step, where it happens ----------
+
+    def request(self, cluster: str, method: str, path: str, outcome: str, seconds: float) -> None:
+        self.add_proxmox_requests(cluster, method, outcome=outcome)
+
+    def step(self, cluster: str, step: str, seconds: float, error: str | None) -> None:
+        self._step_duration.labels(cluster, step).observe(max(0.0, seconds))
+        if error == "refused":
+            return  # a closed gate is the operator's choice: neither success nor error
+        if error is None:
+            self._step_success.labels(cluster, step).set(self._wall_clock())
+        else:
+            self._errors.labels(cluster, step, error).inc()
+
+    def guest(self, cluster: str, name: str, vmid: int, state: str, detail: str) -> None:
+        """Guest progress is for the terminal, not for metrics."""
 
     def set_last_applied(self, cluster: str, revision: str) -> None:
         """``revision`` is now the last revision applied to ``cluster`` (replaces the old one)."""

@@ -20,8 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxgit import observe
+from proxgit.applying.results import RunState
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
+from proxgit.outcomes import Outcome
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
 Log = Callable[[str], None]
@@ -46,10 +49,16 @@ class WatchOptions:
 
 class Watcher:
     def __init__(
-        self, options: WatchOptions, *, log: Log, metrics: WatchMetrics | None = None
+        self,
+        options: WatchOptions,
+        *,
+        log: Log,
+        metrics: WatchMetrics | None = None,
+        log_error: Log | None = None,
     ) -> None:
         self.options = options
         self.log = log
+        self.log_error = log_error or log  # a failing step (level error in JSON logs)
         self.metrics = metrics or WatchMetrics(clusters=options.clusters or ())
         self.iterations = 0
         self.last_reflect = float("-inf")
@@ -65,34 +74,38 @@ class Watcher:
             server = serve_endpoints(self.metrics, host, port, self.options.ready_max_age)
             self.log(f"watch: endpoints on {server.url} (/healthz /readyz /metrics)")
         try:
-            self._ensure_clone()
-            while not stop.is_set():
-                if (
-                    self.options.max_iterations is not None
-                    and self.iterations >= self.options.max_iterations
-                ):
-                    break
-                if on_iteration is not None:
-                    on_iteration(self.iterations)
-                ok = self.iterate(stop)
-                self.iterations += 1
-                self.failures = 0 if ok else self.failures + 1
-                # after a failure: back off exponentially, capped, then back to the interval
-                delay = (
-                    self.options.interval
-                    if ok
-                    else min(
-                        self.options.max_backoff,
-                        self.options.backoff * 2 ** min(self.failures - 1, 10),
-                    )
-                )
-                if stop.wait(delay):
-                    break
+            with observe.listening(self.metrics):
+                self._loop(stop, on_iteration)
         finally:
             if server is not None:
                 server.close()
         self.log(f"watch: stopped after {self.iterations} iteration(s)")
         return self.iterations
+
+    def _loop(self, stop: threading.Event, on_iteration: Callable[[int], None] | None) -> None:
+        self._ensure_clone()
+        while not stop.is_set():
+            if (
+                self.options.max_iterations is not None
+                and self.iterations >= self.options.max_iterations
+            ):
+                break
+            if on_iteration is not None:
+                on_iteration(self.iterations)
+            ok = self.iterate(stop)
+            self.iterations += 1
+            self.failures = 0 if ok else self.failures + 1
+            # after a failure: back off exponentially, capped, then back to the interval
+            delay = (
+                self.options.interval
+                if ok
+                else min(
+                    self.options.max_backoff,
+                    self.options.backoff * 2 ** min(self.failures - 1, 10),
+                )
+            )
+            if stop.wait(delay):
+                break
 
     def iterate(self, stop: threading.Event) -> bool:
         started = time.monotonic()
@@ -114,7 +127,7 @@ class Watcher:
             except Exception as err:  # a bug in a step must not kill the pod
                 errors.append(f"{name}: internal error: {type(err).__name__}: {err}")
         for error in errors:
-            self.log(f"watch: step {error}")
+            self.log_error(f"watch: step {error}")
         seconds = time.monotonic() - started
         self.metrics.record_iteration(not errors, seconds, error="; ".join(errors)[:200])
         return not errors
@@ -131,6 +144,10 @@ class Watcher:
 
     def sync(self) -> None:
         """Fetch the main branch and put any unpushed proxgit commits on top of it."""
+        with observe.step("", "sync"):
+            self._sync()
+
+    def _sync(self) -> None:
         repo = GitRepository(self.options.workdir)
         branch = self.options.branch
         repo.fetch(f"+refs/heads/{branch}:refs/remotes/{repo.remote}/{branch}")
@@ -165,12 +182,20 @@ class Watcher:
                     clusters=self.options.clusters,
                     push=self.options.push,
                     lock_wait=self.options.lock_wait,
+                    # guests whose syncPolicy (or cluster's) says selfHeal are put back
+                    sync="self-heal",
                 ),
             )
         except GateRefused as err:
             self.log(f"watch: apply {err.message}")
             return
         for outcome in run.clusters:
+            if outcome.state == RunState.noop and not any(
+                r.cluster == outcome.cluster for r in run.results
+            ):
+                # nothing new: no apply ran, so none is counted (the revision is current)
+                self.metrics.set_last_applied(outcome.cluster, run.revision)
+                continue
             states: dict[str, int] = {}
             for result in run.results:
                 if result.cluster == outcome.cluster:
@@ -180,8 +205,8 @@ class Watcher:
                 self.metrics.set_last_applied(outcome.cluster, run.revision)
         if run.results:
             self.log(f"watch: applied {run.revision[:12]}: {run.state.value}")
-        failed = [c for c in run.clusters if c.state.value in ("failed", "partial")]
-        if failed or run.state.value in ("failed", "partial"):
+        failed = [c for c in run.clusters if c.state.outcome == Outcome.failed]
+        if failed or run.state.outcome == Outcome.failed:
             detail = "; ".join(f"{c.cluster}: {c.message}" for c in failed if c.message)
             raise ProxgitError(f"apply {run.state.value}{': ' + detail if detail else ''}")
 
@@ -208,9 +233,8 @@ class Watcher:
         for cluster, count in waiting.items():
             self.metrics.set_pending_deletions(cluster, count)
         self.reported_pending = set(waiting)
-        blocked = [
-            o for o in run.outcomes if o.state == "blocked" and "refused by gate" not in o.message
-        ]
+        # a gate that keeps a request blocked is the operator's choice, not a failing step
+        blocked = [o for o in run.outcomes if o.outcome == Outcome.failed]
         if blocked:
             raise ProxgitError(f"deletion {blocked[0].name}: {blocked[0].message}")
 
@@ -224,16 +248,11 @@ class Watcher:
         self.last_reflect = time.monotonic()
         for outcome in result.clusters:
             if outcome.error:
-                self.metrics.add_proxmox_error(outcome.cluster)
-                continue
-            self.metrics.add_proxmox_requests(outcome.cluster, "GET", outcome.requests)
+                continue  # its requests and error were counted as they happened
             self.metrics.set_drift(
                 outcome.cluster, sum(n for kind, n in outcome.drift.items() if kind != "in_sync")
             )
         if result.commit:
             self.log(f"watch: {result.message.splitlines()[0] if result.message else 'reflected'}")
         if not result.ok:
-            raise ProxgitError(
-                "reflect: "
-                + "; ".join(f"{c.cluster}: {c.error}" for c in result.clusters if c.error)
-            )
+            raise ProxgitError("reflect: " + "; ".join(c.error for c in result.clusters if c.error))
