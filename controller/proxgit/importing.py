@@ -18,7 +18,6 @@ file is written. Templates are not guests proxgit manages and are refused.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
@@ -53,6 +51,7 @@ from proxgit.proxmox.reading import (
     parse_resources,
     read_guest_config,
 )
+from proxgit.yamlio import dump
 
 _FOLDER = {"VirtualMachine": "vms", "Container": "containers"}
 _SCHEMA = {"VirtualMachine": "virtualmachine", "Container": "container"}
@@ -460,14 +459,8 @@ def schema_ref(repo: Path, imported: ImportedGuest) -> str | None:
 
 def render_document(data: dict[str, Any], schema: str | None) -> str:
     """The document as YAML in the style of the examples, with the schema comment first."""
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    out = io.StringIO()
-    if schema:
-        out.write(f"# yaml-language-server: $schema={schema}\n")
-    yaml.dump(_styled(data, ()), out)
-    return out.getvalue()
+    header = f"# yaml-language-server: $schema={schema}\n" if schema else ""
+    return dump(_styled(data, ()), header=header, style="document")
 
 
 def _styled(value: Any, path: tuple[str, ...]) -> Any:

@@ -9,15 +9,12 @@ and destroys nothing. The request is committed with the apply journal.
 
 from __future__ import annotations
 
-import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History
@@ -34,6 +31,7 @@ from proxgit.proxmox.normalize import (
     parse_property_string,
     split_tags,
 )
+from proxgit.yamlio import dump
 
 REQUEST_PATH = "deletions/{cluster}-{vmid}.yaml"
 _SECRET_CONFIG_KEYS = {"cipassword", "password"}
@@ -203,19 +201,16 @@ def open_request(
     return path
 
 
+_REQUEST_HEADER = (
+    "# Deletion request opened (and signed) by proxgit. To approve, set approve: true\n"
+    "# in a change of your own (proxgit deletions approve ID); to reject, set\n"
+    "# reject: {reason: ...}. Who decided is proven by the repository's identity mode\n"
+    "# (forge pull requests or signatures), never read from this file.\n"
+)
+
+
 def render_request(document: dict[str, Any]) -> str:
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    buffer = io.StringIO()
-    buffer.write(
-        "# Deletion request opened (and signed) by proxgit. To approve, set approve: true\n"
-        "# in a change of your own (proxgit deletions approve ID); to reject, set\n"
-        "# reject: {reason: ...}. Who decided is proven by the repository's identity mode\n"
-        "# (forge pull requests or signatures), never read from this file.\n"
-    )
-    yaml.dump(document, buffer)
-    return buffer.getvalue()
+    return dump(document, header=_REQUEST_HEADER, style="request")
 
 
 def _tag_pending(client: ProxmoxClient, live: LiveGuest) -> None:

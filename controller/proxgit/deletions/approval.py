@@ -53,10 +53,10 @@ from proxgit.identity.authority import (
     pinned_mode,
     rules_at,
 )
-from proxgit.loading.yamlparse import parse_document
 from proxgit.models.config import CommitIdentity, Config, IdentityMode, Permission
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.people import Who, roles_granting
+from proxgit.yamlio import parse_document
 
 DecisionState = Literal["pending", "approved", "rejected", "expired", "refused"]
 

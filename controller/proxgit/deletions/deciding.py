@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from proxgit.deletions.approval import REQUEST_NAME
 from proxgit.deletions.executing import decide
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
@@ -28,6 +26,7 @@ from proxgit.loading import load_directory
 from proxgit.models.config import IdentityMode, Permission
 from proxgit.models.people import Who, resolve, roles_granting
 from proxgit.outcomes import Gate
+from proxgit.yamlio import edit
 
 
 @dataclass(frozen=True)
@@ -178,17 +177,15 @@ def _write_and_commit(
     push: bool,
     branch: str,
 ) -> str:
-    yaml = YAML()
-    yaml.width = 4096
-    yaml.preserve_quotes = True
     target = repo / path
-    data = yaml.load(target.read_text(encoding="utf-8"))
-    if approve:
-        data["spec"]["approve"] = True
-    else:
-        data["spec"]["reject"] = {"reason": reason or ""}
-    with target.open("w", encoding="utf-8") as handle:
-        yaml.dump(data, handle)
+
+    def mark(data: Any) -> None:
+        if approve:
+            data["spec"]["approve"] = True
+        else:
+            data["spec"]["reject"] = {"reason": reason or ""}
+
+    target.write_text(edit(target.read_text(encoding="utf-8"), mark), encoding="utf-8")
     verb = "Approve" if approve else "Reject"
     git = GitRepository(repo)
     try:

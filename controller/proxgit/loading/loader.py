@@ -27,7 +27,6 @@ from proxgit.loading.sources import (
     read_working_tree,
     resolve_revision,
 )
-from proxgit.loading.yamlparse import PositionIndex, parse_document
 from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, VirtualMachine
 from proxgit.models.base import (
     CLUSTER_NAME_PATTERN,
@@ -47,6 +46,7 @@ from proxgit.models.guests import (
 from proxgit.outcomes import Gate
 from proxgit.pauses import gc_paused
 from proxgit.proxmox.fields import extra_key_problem, key_for
+from proxgit.yamlio import PositionIndex, parse_document
 
 GuestDocument = VirtualMachine | Container
 
@@ -381,9 +381,25 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
         return (
             f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
         )
+    if kind == "bool_type":
+        return _bool_message(error["input"])
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return message
+
+
+_TRUE_WORDS = frozenset({"yes", "y", "on", "true", "1"})
+_FALSE_WORDS = frozenset({"no", "n", "off", "false", "0"})
+
+
+def _bool_message(value: Any) -> str:
+    """Why a value is not a boolean, and which boolean was probably meant."""
+    word = str(value).strip().lower()
+    guess = "true" if word in _TRUE_WORDS else "false" if word in _FALSE_WORDS else None
+    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    hint = f"did you mean {guess}?" if guess else "write true or false"
+    why = " (YAML 1.2 reads it as text)" if isinstance(value, str) else ""
+    return f"{shown} is not a boolean{why}; {hint}"
 
 
 def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

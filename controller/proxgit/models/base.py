@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -36,6 +37,12 @@ class Model(BaseModel):
         populate_by_name=True,
         use_enum_values=True,
     )
+
+
+# A boolean is written true or false. Under YAML 1.2 (the one semantics proxgit
+# reads, see proxgit.yamlio) yes/no/on/off are text, so they are refused here
+# exactly as the JSON Schemas refuse them in an editor, with a did-you-mean.
+Bool = Annotated[bool, Strict()]
 
 
 # --- sizes -----------------------------------------------------------------
@@ -178,7 +185,7 @@ def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
 class SyncPolicy(Model):
     """How the watch pod treats drift: off unless a cluster or guest turns it on."""
 
-    self_heal: bool = Field(
+    self_heal: Bool = Field(
         default=False,
         description=(
             "Let the watch pod put drifted guests back to their files (like "

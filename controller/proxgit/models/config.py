@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from proxgit.models.base import ClusterName, Model, SecretRef, StorageId, SyncPolicy
+from proxgit.models.base import Bool, ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
 DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
@@ -105,9 +105,9 @@ class Cluster(Model):
     read_token_secret_from: SecretRef | None = Field(
         default=None, description="The read token's secret (env or file); needs readTokenId."
     )
-    verify_ssl: bool = True
+    verify_ssl: Bool = True
     ca_file: str | None = Field(default=None, description="PEM CA bundle to verify the server.")
-    allow_writes: bool = Field(default=False, description="Gate: proxgit may write here.")
+    allow_writes: Bool = Field(default=False, description="Gate: proxgit may write here.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
         default=8, description="Concurrent API requests to this cluster."
@@ -125,7 +125,7 @@ class Cluster(Model):
 
 
 class Apply(Model):
-    enabled: bool = False
+    enabled: Bool = False
     confirm: str | None = Field(
         default=None, description=f"Must be exactly '{CONFIRM_PHRASE}' for apply to write."
     )
@@ -147,7 +147,7 @@ class Deletions(Model):
     ttl: Duration = Field(
         default_factory=lambda: timedelta(days=7), json_schema_extra={"default": "7d"}
     )
-    self_approval_allowed: bool = False
+    self_approval_allowed: Bool = False
     identity: IdentityMode | None = Field(
         default=None,
         description=(
@@ -292,7 +292,7 @@ class Capacity(Model):
         description="Warn when the vCPUs of the guests that will run on a node exceed this "
         "share of its CPUs.",
     )
-    block: bool = Field(
+    block: Bool = Field(
         default=False,
         description="Memory and vCPU overcommit above the thresholds blocks the plan instead "
         "of warning.",

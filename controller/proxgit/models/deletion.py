@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from proxgit.models.base import ClusterName, Model, Vmid
+from proxgit.models.base import Bool, ClusterName, Model, Vmid
 
 
 class DeletionState(StrEnum):
@@ -81,7 +81,7 @@ class DeletionRequestSpec(Model):
     requested_at: datetime
     expires_at: datetime
     snapshot: GuestMetadataSnapshot = Field(default_factory=GuestMetadataSnapshot)
-    approve: bool = Field(default=False, description="Set to true in your own commit to approve.")
+    approve: Bool = Field(default=False, description="Set to true in your own commit to approve.")
     reject: Rejection | None = Field(default=None, description="Set with a reason to reject.")
 
 

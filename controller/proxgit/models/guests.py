@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from proxgit.models.base import (
+    Bool,
     GuestName,
     MemoryMiB,
     Metadata,
@@ -136,15 +137,15 @@ class Disk(Model):
     storage: StorageId
     size: Size
     format: Literal["raw", "qcow2", "vmdk"] | None = None
-    ssd: bool | None = None
-    discard: bool | None = None
-    iothread: bool | None = None
+    ssd: Bool | None = None
+    discard: Bool | None = None
+    iothread: Bool | None = None
     cache: DiskCache | None = None
-    backup: bool | None = None
+    backup: Bool | None = None
     aio: Literal["native", "threads", "io_uring"] | None = None
-    replicate: bool | None = Field(default=None, description="Include in replication jobs.")
+    replicate: Bool | None = Field(default=None, description="Include in replication jobs.")
     serial: Annotated[str, StringConstraints(max_length=60)] | None = None
-    ro: bool | None = Field(default=None, description="Read-only (scsi and virtio).")
+    ro: Bool | None = Field(default=None, description="Read-only (scsi and virtio).")
     queues: Annotated[int, Field(ge=2)] | None = Field(default=None, description="scsi only.")
     iops: Iops | None = None
     iops_rd: Iops | None = None
@@ -168,7 +169,7 @@ class Disk(Model):
     )
     mbps_rd_max_length: BurstSeconds | None = None
     mbps_wr_max_length: BurstSeconds | None = None
-    detect_zeroes: bool | None = Field(
+    detect_zeroes: Bool | None = Field(
         default=None, description="Detect writes of zeroes (Proxmox's default: on)."
     )
     werror: Literal["enospc", "ignore", "report", "stop"] | None = Field(
@@ -224,11 +225,11 @@ class VmNetwork(Model):
     bridge: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$")]
     tag: VlanTag | None = None
     macaddr: MacAddress | None = None
-    firewall: bool | None = None
+    firewall: Bool | None = None
     rate: Annotated[float, Field(ge=0)] | None = Field(default=None, description="MB/s")
     mtu: Mtu | None = None
     queues: Annotated[int, Field(ge=0, le=64)] | None = None
-    link_down: bool | None = None
+    link_down: Bool | None = None
     trunks: Annotated[str, StringConstraints(pattern=r"^\d+(-\d+)?(;\d+(-\d+)?)*$")] | None = Field(
         default=None, description="VLAN trunks, e.g. 10;20;30-40"
     )
@@ -271,7 +272,7 @@ class CloudInit(Model):
     searchdomain: str | None = None
     cicustom: str | None = None
     citype: Literal["nocloud", "configdrive2", "opennebula"] | None = None
-    upgrade: bool | None = None
+    upgrade: Bool | None = None
     drive: CloudInitDrive | None = None
     ipconfig: dict[int, str] = Field(default_factory=dict)
 
@@ -322,7 +323,7 @@ class EfiDisk(Model):
     efitype: Literal["2m", "4m"] | None = Field(
         default=None, description="2m (old default) or 4m (needed for Secure Boot)."
     )
-    pre_enrolled_keys: bool | None = Field(
+    pre_enrolled_keys: Bool | None = Field(
         default=None, description="Enroll Microsoft's Secure Boot keys at creation."
     )
     ms_cert: Literal["2011", "2023", "2023w", "2023k"] | None = Field(
@@ -377,9 +378,9 @@ class HostPci(Model):
         default=None, description="e.g. 0000:01:00.0, 01:00 or 01:00.0;01:00.1"
     )
     mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
-    pcie: bool | None = None
-    rombar: bool | None = None
-    x_vga: bool | None = Field(default=None, alias="xVga")
+    pcie: Bool | None = None
+    rombar: Bool | None = None
+    x_vga: Bool | None = Field(default=None, alias="xVga")
     mdev: str | None = None
     romfile: str | None = None
 
@@ -395,7 +396,7 @@ class Usb(Model):
 
     host: str | None = Field(default=None, description="e.g. 1d6b:0002, 1-2.3 or spice")
     mapping: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_\-]*$")] | None = None
-    usb3: bool | None = None
+    usb3: Bool | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Usb:
@@ -450,7 +451,7 @@ class Clone(Model):
 
     vmid: Vmid | None = None
     name: str | None = None
-    full: bool = Field(default=True, description="Full clone (true) or linked clone (false).")
+    full: Bool = Field(default=True, description="Full clone (true) or linked clone (false).")
     storage: StorageId | None = Field(default=None, description="Target storage of a full clone.")
 
     @model_validator(mode="after")
@@ -466,9 +467,9 @@ class Clone(Model):
 
 
 class Agent(Model):
-    enabled: bool = True
-    fstrim: bool | None = None
-    freeze_fs: bool | None = Field(default=None, description="Freeze file systems for backups.")
+    enabled: Bool = True
+    fstrim: Bool | None = None
+    freeze_fs: Bool | None = Field(default=None, description="Freeze file systems for backups.")
     type: Literal["virtio", "isa"] | None = None
 
 
@@ -482,9 +483,9 @@ class GuestSpec(Model):
     )
     cores: Annotated[int, Field(ge=1)] | None = None
     memory: MemoryMiB | None = Field(default=None, description="Memory in MiB.")
-    onboot: bool | None = None
+    onboot: Bool | None = None
     startup: Startup | None = None
-    protection: bool | None = None
+    protection: Bool | None = None
     tags: list[Tag] | None = None
     description: Annotated[str, StringConstraints(max_length=8192)] | None = None
     pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
@@ -517,7 +518,7 @@ class GuestSpec(Model):
 class VirtualMachineSpec(GuestSpec):
     sockets: Annotated[int, Field(ge=1)] | None = None
     cpu: str | None = Field(default=None, description="CPU type, e.g. host, x86-64-v2-AES.")
-    numa: bool | None = None
+    numa: Bool | None = None
     balloon: MiB | None = Field(default=None, description="Minimum memory in MiB; 0 disables.")
     hotplug: Annotated[str, StringConstraints(pattern=HOTPLUG_PATTERN)] | None = Field(
         default=None, description="e.g. network,disk,usb,memory,cpu; 0 none, 1 all"
@@ -667,11 +668,11 @@ MountOptions = Annotated[
 class RootFs(Model):
     storage: StorageId
     size: Size
-    ro: bool | None = None
-    acl: bool | None = None
-    quota: bool | None = None
-    replicate: bool | None = None
-    shared: bool | None = None
+    ro: Bool | None = None
+    acl: Bool | None = None
+    quota: Bool | None = None
+    replicate: Bool | None = None
+    shared: Bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
 
@@ -685,12 +686,12 @@ class MountPoint(Model):
         default=None, description="Host directory of a bind mount, e.g. /mnt/tank/media"
     )
     path: Annotated[str, StringConstraints(pattern=r"^/.*")]
-    backup: bool | None = None
-    readonly: bool | None = Field(default=None, alias="ro")
-    acl: bool | None = None
-    quota: bool | None = None
-    replicate: bool | None = None
-    shared: bool | None = None
+    backup: Bool | None = None
+    readonly: Bool | None = Field(default=None, alias="ro")
+    acl: Bool | None = None
+    quota: Bool | None = None
+    replicate: Bool | None = None
+    shared: Bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
 
     @model_validator(mode="after")
@@ -714,12 +715,12 @@ class ContainerNetwork(Model):
     ip6: str | None = Field(default=None, description="auto, dhcp, manual or CIDR")
     gw6: str | None = None
     tag: VlanTag | None = None
-    firewall: bool | None = None
+    firewall: Bool | None = None
     hwaddr: MacAddress | None = None
     mtu: Annotated[int, Field(ge=64, le=65535)] | None = None
     rate: Annotated[float, Field(ge=0)] | None = None
     trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
-    link_down: bool | None = None
+    link_down: Bool | None = None
     type: Literal["veth"] | None = None
 
     @model_validator(mode="after")
@@ -740,17 +741,17 @@ class Device(Model):
     uid: Annotated[int, Field(ge=0)] | None = None
     gid: Annotated[int, Field(ge=0)] | None = None
     mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] | None = None
-    deny_write: bool | None = None
+    deny_write: Bool | None = None
 
 
 DEV_SLOT_PATTERN = r"^dev([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$"
 
 
 class Features(Model):
-    nesting: bool | None = None
-    keyctl: bool | None = None
-    fuse: bool | None = None
-    mknod: bool | None = None
+    nesting: Bool | None = None
+    keyctl: Bool | None = None
+    fuse: Bool | None = None
+    mknod: Bool | None = None
     mount: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_; ]+$")] | None = Field(
         default=None, description="File systems the container may mount, e.g. nfs;cifs"
     )
@@ -769,7 +770,7 @@ class ContainerSpec(GuestSpec):
         Field(default=None, description="Host devices: dev0: {path: /dev/dri/renderD128, gid: 104}")
     )
     networks: dict[NetSlot, ContainerNetwork] | None = None
-    unprivileged: bool | None = None
+    unprivileged: Bool | None = None
     features: Features | None = None
     nameserver: str | None = None
     searchdomain: str | None = None
@@ -779,7 +780,7 @@ class ContainerSpec(GuestSpec):
     cpuunits: Annotated[int, Field(ge=0, le=500000)] | None = None
     timezone: str | None = Field(default=None, description="e.g. Europe/Berlin or host")
     cmode: Literal["shell", "console", "tty"] | None = None
-    console: bool | None = None
+    console: Bool | None = None
     tty: Annotated[int, Field(ge=0, le=6)] | None = None
     arch: Literal["amd64", "i386", "arm64", "armhf", "riscv32", "riscv64"] | None = None
     hookscript: str | None = Field(

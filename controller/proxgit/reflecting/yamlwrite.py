@@ -12,32 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from proxgit.models import format_size
+from proxgit.yamlio import dump as _dump
 
 HEADER = "# Written by proxgit reflect from live Proxmox state; edits are overwritten.\n"
-
-try:  # libyaml's emitter: same output as the Python one, several times faster
-    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Dumper = yaml.SafeDumper
 
 _GIB = 1 << 30
 
 
 def dump(data: Any, *, header: str = HEADER) -> bytes:
     """``data`` as YAML bytes, identical for equal data."""
-    text = yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=True,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1 << 16,
-        indent=2,
-    )
-    return (header + text).encode("utf-8")
+    return _dump(data, header=header, style="snapshot").encode("utf-8")
 
 
 def size_text(size: int | None) -> str | None:
