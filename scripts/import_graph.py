@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "identity",
             "importing",
             "schemas",
+            "starter",
         },
     ),
     ("watching", {"watching"}),

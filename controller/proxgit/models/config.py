@@ -330,24 +330,24 @@ class NetBox(Model):
         description="The API token by reference: a v1 token (40 characters) or a v2 token "
         "(nbt_<key>.<secret>)."
     )
-    verify_ssl: bool = True
+    verify_ssl: Bool = True
     ca_file: str | None = Field(default=None, description="PEM CA bundle to verify NetBox.")
     tag: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=100)] = Field(
         default="proxgit",
         description="Slug of the tag on every object proxgit creates; objects without it are "
         "never changed or deleted.",
     )
-    overwrite_dns_name: bool = Field(
+    overwrite_dns_name: Bool = Field(
         default=True,
         description="Keep IP addresses' dns_name equal to the guest's hostname; false sets it "
         "only when proxgit creates the address.",
     )
-    overwrite_vm_tags: bool = Field(
+    overwrite_vm_tags: Bool = Field(
         default=True,
         description="Keep VM tags equal to the guest's Proxmox tags (plus proxgit's tag); "
         "false sets them only when proxgit creates the VM.",
     )
-    delete_orphans: bool = Field(
+    delete_orphans: Bool = Field(
         default=False,
         description="Delete proxgit-tagged VMs whose guest is gone; false marks them "
         "decommissioning.",

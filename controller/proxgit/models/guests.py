@@ -190,10 +190,10 @@ class Disk(Model):
     model: Annotated[str, StringConstraints(max_length=120)] | None = Field(
         default=None, description="Model name shown to the guest, url-encoded (ide only)."
     )
-    snapshot: bool | None = Field(
+    snapshot: Bool | None = Field(
         default=None, description="Changes go to a temporary snapshot dropped at shutdown."
     )
-    shared: bool | None = Field(
+    shared: Bool | None = Field(
         default=None,
         description="A local disk that is in fact shared: migration does not copy it.",
     )
