@@ -95,10 +95,7 @@ def _may_hold_secret(text: str) -> bool:
             for end in _SECRET_ENDS:
                 if word + end in lowered:
                     return True
-    for mark in _SECRET_MARKS:
-        if mark in lowered:
-            return True
-    return False
+    return any(mark in lowered for mark in _SECRET_MARKS)
 
 
 _SECRET_VALUE = re.compile(
