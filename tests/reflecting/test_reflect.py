@@ -270,3 +270,36 @@ def test_no_commit_writes_files_only(seeded: GitRepo, pve: Any) -> None:
     assert result.exit_code == 0, result.output
     assert seeded.git("rev-parse", "HEAD") == head
     assert (seeded.path / "snapshot/lab/index.yaml").exists()
+
+
+def test_the_guest_agent_is_asked_only_where_it_can_answer(seeded: GitRepo, pve: Any) -> None:
+    """Running QEMU guests whose config enables the agent (either spelling); never a stopped
+    VM, a container, or a VM whose config leaves the agent off, even when one would answer."""
+    config = {"memory": 1024, "cores": 1, "scsi0": "local-lvm:vm-1-disk-0,size=8G"}
+    guests = {
+        110: ("enabled-form", "running", {"agent": "enabled=1,fstrim_cloned_disks=1"}),
+        111: ("agent-off", "running", {"agent": "0"}),
+        112: ("agent-off-form", "running", {"agent": "enabled=0,fstrim_cloned_disks=1"}),
+        113: ("no-agent-key", "running", {}),
+        114: ("stopped-with-agent", "stopped", {"agent": "1"}),
+    }
+    for vmid, (name, status, extra) in guests.items():
+        vm = pve.add_vm(vmid, name, node="pve1", status=status, config={**config, **extra})
+        vm.agent = {}  # fakepve would answer for every one of them
+    pve.add_ct(201, "ct-agentish", node="pve1", status="running", config={"agent": "1"})
+    pve.requests.clear()
+    result = run(seeded, "reflect", "--no-commit")
+    assert result.exit_code == 0, result.output
+    paths = [p.removeprefix("/api2/json/") for _, p, _ in pve.requests]
+    assert sorted(p for p in paths if "/agent/" in p) == [
+        "nodes/pve1/qemu/100/agent/network-get-interfaces",
+        "nodes/pve1/qemu/110/agent/network-get-interfaces",
+    ]
+    # every guest's config was still read, the agent-less ones included
+    for vmid in (*guests, 201):
+        assert any(p.endswith(f"/{vmid}/pending") for p in paths), vmid
+    # and --no-agent-addresses asks no agent at all
+    pve.requests.clear()
+    result = run(seeded, "reflect", "--no-commit", "--no-agent-addresses")
+    assert result.exit_code == 0, result.output
+    assert not [p for _, p, _ in pve.requests if "/agent/" in p]

@@ -393,7 +393,8 @@ def _plan_node(
 
 
 def _spec_changed(old: DesiredGuest, new: DesiredGuest) -> bool:
-    return old.document != new.document
+    # a pull request's base shares head's objects for every file it did not change
+    return old is not new and old.document != new.document
 
 
 def _healable(guest: DesiredGuest, live: LiveGuest, requested: bool) -> str | None:

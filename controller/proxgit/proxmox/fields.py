@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
@@ -752,8 +753,13 @@ class Resolved:
     base: str  # the key's spec path
 
 
+@lru_cache(maxsize=8192)
 def resolve(kind: str, path: str) -> Resolved | None:
-    """The config key a spec path (``disks.scsi0.size``, ``cpu``) is written to."""
+    """The config key a spec path (``disks.scsi0.size``, ``cpu``) is written to.
+
+    Remembered per (kind, path): the tables never change and the answer is frozen,
+    and a plan asks the same few dozen paths for every guest it diffs.
+    """
     best: Resolved | None = None
     for row in table(kind):
         if row.path is None or row.role not in ("typed", "secret"):
