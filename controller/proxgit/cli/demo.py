@@ -23,13 +23,11 @@ from typing import Any
 
 import click
 
-from proxgit.errors import ConfigError, InvalidRepository
+from proxgit.cli._common import user_errors
+from proxgit.errors import ConfigError
 from proxgit.loading import load_directory
+from proxgit.starter import example_repository
 
-# The wheel carries the example repository as package data (setup.py); a
-# source checkout (an editable install) has it at the top of the tree.
-PACKAGED_EXAMPLE = Path(__file__).resolve().parent / "example_repo"
-SOURCE_EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 NO_FAKEPVE = (
     "the demo needs fakepve, the embedded Proxmox it runs against (AGPL-3.0, so not "
     "installed with proxgit): pip install 'proxgit[demo]' (the same version as proxgit), "
@@ -207,17 +205,6 @@ spec:
     user: ubuntu
     ipconfig0: ip=dhcp
 """
-
-
-def example_repository() -> Path:
-    """The example repository: the installed package's copy, else the source tree's."""
-    for candidate in (PACKAGED_EXAMPLE, SOURCE_EXAMPLE):
-        if (candidate / "proxgit.yaml").is_file():
-            return candidate
-    raise ConfigError(
-        f"{PACKAGED_EXAMPLE}: the example repository is missing from this installation; "
-        "reinstall proxgit from a wheel or sdist"
-    )
 
 
 def run_demo(workdir: Path | None = None) -> Path:
@@ -402,4 +389,14 @@ def _show(work: Path, *args: str) -> None:
     click.secho(f"(exit {result.exit_code})", dim=True)
 
 
-__all__ = ["InvalidRepository", "run_demo"]
+@click.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to create the demo repositories (default: a new temp dir).",
+)
+@user_errors
+def demo(workdir: Path | None) -> None:
+    """The whole story on a temporary Git repository."""
+    run_demo(workdir)
