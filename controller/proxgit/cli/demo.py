@@ -24,6 +24,11 @@ from typing import Any
 import click
 
 from proxgit.cli._common import user_errors
+from proxgit.cli.apply import apply
+from proxgit.cli.deletions import deletions
+from proxgit.cli.plan import plan
+from proxgit.cli.reflect import drift, reflect
+from proxgit.cli.validate import validate
 from proxgit.errors import ConfigError
 from proxgit.loading import load_directory
 from proxgit.starter import example_repository
@@ -37,6 +42,15 @@ ALICE = ("Alice Admin", "alice@example.net")
 ERIN = ("Erin Approver", "erin@example.net")
 GRACE = ("Grace Admin", "root-team@example.net")
 DEMO_TOKEN = "5f0c2d7e-demo-4c1b-9e3a-0d6b8f2a7c41"
+# The commands the story runs, in-process: their own functions, not a subprocess.
+COMMANDS: dict[str, click.Command] = {
+    "validate": validate,
+    "plan": plan,
+    "apply": apply,
+    "reflect": reflect,
+    "deletions": deletions,
+    "drift": drift,
+}
 TEMPLATES = {9000: "ubuntu-2404-cloud", 9001: "debian-12-cloud"}
 CT_TEMPLATES = (
     "debian-12-standard_12.7-1_amd64.tar.zst",
@@ -379,14 +393,24 @@ def _as_person(work: Path, person: tuple[str, str], key: Path) -> None:
 
 
 def _show(work: Path, *args: str) -> None:
-    from click.testing import CliRunner
+    """Run one ``proxgit`` command in-process on the work tree, as typed, then its exit code.
 
-    from proxgit.cli import main
-
+    The command's own function parses the arguments and prints; its output goes
+    straight to this process's stdout and stderr.
+    """
     click.secho(f"$ proxgit {' '.join(args)}", fg="yellow")
-    result = CliRunner().invoke(main, [*args, "--repo", str(work)])
-    click.echo(result.output.rstrip())
-    click.secho(f"(exit {result.exit_code})", dim=True)
+    command = COMMANDS[args[0]]
+    code: int | str | None
+    try:
+        code = command.main(
+            [*args[1:], "--repo", str(work)], prog_name=f"proxgit {args[0]}", standalone_mode=False
+        )
+    except SystemExit as done:
+        code = done.code
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    click.secho(f"(exit {code or 0})", dim=True)
 
 
 @click.command()
