@@ -7,13 +7,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import (
-    finish,
-    progress_options,
-    progress_view,
-    repo_option,
-    user_errors,
-)
+from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
 
 
 @click.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -29,36 +28,12 @@ def deletions() -> None:
 @user_errors
 def deletions_list(repo: Path, output: str) -> None:
     """Open requests and what Git history says about each."""
-    from datetime import UTC, datetime
+    from proxgit.deletions.executing import list_open_requests
 
-    from proxgit.deletions.executing import decide
-    from proxgit.loading import load_directory
-
-    state = load_directory(repo)
-    rows: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    for name in sorted(state.deletion_requests):
-        path, request = state.deletion_requests[name]
-        if str(request.status.state) != "open":
-            continue
-        decision = decide(repo, path, state.config, now=datetime.now(UTC))
-        trusted = decision.request
-        warnings.extend(w for w in decision.warnings if w not in warnings)
-        rows.append(
-            {
-                "id": name,
-                "file": path,
-                "guest": trusted.spec.guest.name if trusted else None,
-                "vmid": trusted.spec.guest.vmid if trusted else None,
-                "requester": decision.requester.label if decision.requester else None,
-                "expires": trusted.spec.expires_at.isoformat() if trusted else None,
-                "state": decision.state,
-                "approver": decision.approver.label if decision.approver else None,
-                "reasons": decision.reasons,
-            }
-        )
+    found = list_open_requests(repo)
+    rows, warnings = found.rows, found.warnings
     if output == "json":
-        click.echo(json.dumps({"requests": rows, "warnings": warnings}, indent=2))
+        click.echo(json.dumps(found.as_dict(), indent=2))
         return
     for line in warnings:
         click.echo(f"warning: {line}")

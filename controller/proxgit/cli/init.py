@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import (
-    user_errors,
-)
+from proxgit.cli._common import user_errors
 
 
 @click.command()

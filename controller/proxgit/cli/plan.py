@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from proxgit.cli._common import (
-    finish,
-    repo_option,
-    user_errors,
-)
+from proxgit.cli._common import finish, repo_option, user_errors
+
+if TYPE_CHECKING:
+    from proxgit.forges import ForgeSettings
+    from proxgit.planning.plan import Plan
 
 
 @click.command()
@@ -175,22 +175,12 @@ def plan(
     finish(the_plan.outcome)
 
 
-def _publish(settings: Any, the_plan: Any) -> None:
-    from proxgit.forges import publish_plan, write_step_summary
+def _publish(settings: ForgeSettings, the_plan: Plan) -> None:
+    from proxgit.forges import plan_status, publish_plan, write_step_summary
     from proxgit.rendering import render_markdown
 
     markdown = render_markdown(the_plan)
-    if the_plan.blocker_count:
-        state, description = "failure", f"{the_plan.blocker_count} blocker(s)"
-    elif the_plan.has_changes:
-        s = the_plan.summary
-        moves = f", {s.migrate} migrate" if s.migrate else ""
-        state, description = (
-            "success",
-            f"{s.create} create, {s.update} update, {s.delete} delete{moves}",
-        )
-    else:
-        state, description = "neutral", "no changes"
+    state, description = plan_status(the_plan)
     publish_plan(settings, markdown=markdown, state=state, description=description)
     write_step_summary(markdown)
     click.echo(f"plan posted to {settings.forge} ({state}: {description})", err=True)

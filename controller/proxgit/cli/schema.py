@@ -6,10 +6,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import (
-    _fail,
-    user_errors,
-)
+from proxgit.cli._common import _fail, user_errors
 
 
 @click.command()

@@ -8,11 +8,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import (
-    finish,
-    repo_option,
-    user_errors,
-)
+from proxgit.cli._common import finish, repo_option, user_errors
 from proxgit.errors import InvalidRepository
 from proxgit.outcomes import Outcome
 
