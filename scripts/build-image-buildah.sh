@@ -120,7 +120,7 @@ out="$(inside "$RUNTIME" sh -c 'proxgit init --forge github /tmp/infra >/dev/nul
   || fail "proxgit init + validate in the image: $out"
 say "runtime: proxgit init + validate: $out"
 out="$(inside "$RUNTIME" sh -c \
-  'proxgit validate "$(python -c "from proxgit.demo import example_repository as e; print(e())")"')" \
+  'proxgit validate "$(python -c "from proxgit.starter import example_repository as e; print(e())")"')" \
   || fail "proxgit validate of the packaged example: $out"
 say "runtime: proxgit validate <packaged example-repo>: $out"
 set +e

@@ -56,7 +56,7 @@ from pathlib import Path
 wheel, sdist, example = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 names = set(zipfile.ZipFile(wheel).namelist())
 problems = []
-for needed in ("proxgit/py.typed", "proxgit/cli.py", "proxgit/demo.py"):
+for needed in ("proxgit/py.typed", "proxgit/cli/__init__.py", "proxgit/cli/demo.py"):
     if needed not in names:
         problems.append(f"wheel lacks {needed}")
 tracked = [

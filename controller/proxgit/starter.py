@@ -17,6 +17,11 @@ from pathlib import Path
 from proxgit.errors import ConfigError
 from proxgit.schemas import write_schemas
 
+# The wheel carries the example repository as package data (setup.py); a
+# source checkout (an editable install) has it at the top of the tree.
+PACKAGED_EXAMPLE = Path(__file__).resolve().parent / "example_repo"
+SOURCE_EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
+
 FORGES = ("github", "gitlab", "gitea")
 
 # Where each forge reads its CI files, in the example repository.
@@ -219,3 +224,14 @@ def write_starter(directory: Path, forge: str, example: Path) -> list[Path]:
     write_schemas(directory / "schemas")
     written.extend(sorted((directory / "schemas").glob("*.schema.json")))
     return written
+
+
+def example_repository() -> Path:
+    """The example repository: the installed package's copy, else the source tree's."""
+    for candidate in (PACKAGED_EXAMPLE, SOURCE_EXAMPLE):
+        if (candidate / "proxgit.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        f"{PACKAGED_EXAMPLE}: the example repository is missing from this installation; "
+        "reinstall proxgit from a wheel or sdist"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from proxgit.commands_reflect import reflect
+from proxgit.cli.reflect import reflect
 from proxgit.watching.loop import Watcher, WatchOptions
 from tests.netbox.conftest import TOKEN_ENV, NetBoxServer
 from tests.support import GitRepo, config_yaml

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from proxgit.cli import main
-from proxgit.commands_reflect import drift, import_command, reflect
+from proxgit.cli.reflect import drift, import_command, reflect
 from tests.support import GitRepo
 
 SEED_SECRET = "Cl0ud-Init-Pw-7731"

@@ -128,6 +128,47 @@ def decide(
     )
 
 
+@dataclass
+class OpenRequests:
+    """What ``deletions list`` shows: one row per open request, and the warnings met."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.rows, "warnings": self.warnings}
+
+
+def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenRequests:
+    """Every open request of the working tree and what Git history says about each."""
+    from proxgit.loading import load_directory
+
+    moment = now or datetime.now(UTC)
+    state = load_directory(repo_root)
+    found = OpenRequests()
+    for name in sorted(state.deletion_requests):
+        path, request = state.deletion_requests[name]
+        if str(request.status.state) != "open":
+            continue
+        decision = decide(repo_root, path, state.config, now=moment)
+        trusted = decision.request
+        found.warnings.extend(w for w in decision.warnings if w not in found.warnings)
+        found.rows.append(
+            {
+                "id": name,
+                "file": path,
+                "guest": trusted.spec.guest.name if trusted else None,
+                "vmid": trusted.spec.guest.vmid if trusted else None,
+                "requester": decision.requester.label if decision.requester else None,
+                "expires": trusted.spec.expires_at.isoformat() if trusted else None,
+                "state": decision.state,
+                "approver": decision.approver.label if decision.approver else None,
+                "reasons": decision.reasons,
+            }
+        )
+    return found
+
+
 def process_requests(
     repo_path: Path,
     *,

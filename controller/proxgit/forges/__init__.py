@@ -17,7 +17,13 @@ from proxgit.forges.base import (
     status_for,
 )
 from proxgit.forges.comment import COMMENT_LIMITS, PLAN_MARKER, comment_body, is_plan_comment
-from proxgit.forges.publishing import find_plan_comment, open_forge, pr_author, publish_plan
+from proxgit.forges.publishing import (
+    find_plan_comment,
+    open_forge,
+    plan_status,
+    pr_author,
+    publish_plan,
+)
 from proxgit.forges.settings import FORGES, ForgeSettings, RetryPolicy
 from proxgit.forges.summary import write_step_summary
 
@@ -36,6 +42,7 @@ __all__ = [
     "find_plan_comment",
     "is_plan_comment",
     "open_forge",
+    "plan_status",
     "pr_author",
     "publish_plan",
     "status_for",

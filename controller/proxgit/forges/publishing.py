@@ -27,6 +27,7 @@ from proxgit.forges.github import GitHubAdapter
 from proxgit.forges.gitlab import GitLabAdapter
 from proxgit.forges.http import AmbiguousWrite, ForgeClient
 from proxgit.forges.settings import ForgeSettings
+from proxgit.planning.plan import Plan
 
 log = logging.getLogger("proxgit.forges")
 
@@ -48,6 +49,18 @@ def open_forge(
     )
     with client:
         yield adapter_type(settings, client)
+
+
+def plan_status(the_plan: Plan) -> tuple[str, str]:
+    """The commit status of a plan: ``(state, description)``, state one of
+    ``failure`` (blockers), ``success`` (changes) or ``neutral`` (none)."""
+    if the_plan.blocker_count:
+        return "failure", f"{the_plan.blocker_count} blocker(s)"
+    if the_plan.has_changes:
+        s = the_plan.summary
+        moves = f", {s.migrate} migrate" if s.migrate else ""
+        return "success", f"{s.create} create, {s.update} update, {s.delete} delete{moves}"
+    return "neutral", "no changes"
 
 
 def publish_plan(

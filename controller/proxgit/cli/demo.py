@@ -23,13 +23,16 @@ from typing import Any
 
 import click
 
-from proxgit.errors import ConfigError, InvalidRepository
+from proxgit.cli._common import user_errors
+from proxgit.cli.apply import apply
+from proxgit.cli.deletions import deletions
+from proxgit.cli.plan import plan
+from proxgit.cli.reflect import drift, reflect
+from proxgit.cli.validate import validate
+from proxgit.errors import ConfigError
 from proxgit.loading import load_directory
+from proxgit.starter import example_repository
 
-# The wheel carries the example repository as package data (setup.py); a
-# source checkout (an editable install) has it at the top of the tree.
-PACKAGED_EXAMPLE = Path(__file__).resolve().parent / "example_repo"
-SOURCE_EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 NO_FAKEPVE = (
     "the demo needs fakepve, the embedded Proxmox it runs against (AGPL-3.0, so not "
     "installed with proxgit): pip install 'proxgit[demo]' (the same version as proxgit), "
@@ -39,6 +42,15 @@ ALICE = ("Alice Admin", "alice@example.net")
 ERIN = ("Erin Approver", "erin@example.net")
 GRACE = ("Grace Admin", "root-team@example.net")
 DEMO_TOKEN = "5f0c2d7e-demo-4c1b-9e3a-0d6b8f2a7c41"
+# The commands the story runs, in-process: their own functions, not a subprocess.
+COMMANDS: dict[str, click.Command] = {
+    "validate": validate,
+    "plan": plan,
+    "apply": apply,
+    "reflect": reflect,
+    "deletions": deletions,
+    "drift": drift,
+}
 TEMPLATES = {9000: "ubuntu-2404-cloud", 9001: "debian-12-cloud"}
 CT_TEMPLATES = (
     "debian-12-standard_12.7-1_amd64.tar.zst",
@@ -207,17 +219,6 @@ spec:
     user: ubuntu
     ipconfig0: ip=dhcp
 """
-
-
-def example_repository() -> Path:
-    """The example repository: the installed package's copy, else the source tree's."""
-    for candidate in (PACKAGED_EXAMPLE, SOURCE_EXAMPLE):
-        if (candidate / "proxgit.yaml").is_file():
-            return candidate
-    raise ConfigError(
-        f"{PACKAGED_EXAMPLE}: the example repository is missing from this installation; "
-        "reinstall proxgit from a wheel or sdist"
-    )
 
 
 def run_demo(workdir: Path | None = None) -> Path:
@@ -392,14 +393,34 @@ def _as_person(work: Path, person: tuple[str, str], key: Path) -> None:
 
 
 def _show(work: Path, *args: str) -> None:
-    from click.testing import CliRunner
+    """Run one ``proxgit`` command in-process on the work tree, as typed, then its exit code.
 
-    from proxgit.cli import main
-
+    The command's own function parses the arguments and prints; its output goes
+    straight to this process's stdout and stderr.
+    """
     click.secho(f"$ proxgit {' '.join(args)}", fg="yellow")
-    result = CliRunner().invoke(main, [*args, "--repo", str(work)])
-    click.echo(result.output.rstrip())
-    click.secho(f"(exit {result.exit_code})", dim=True)
+    command = COMMANDS[args[0]]
+    code: int | str | None
+    try:
+        code = command.main(
+            [*args[1:], "--repo", str(work)], prog_name=f"proxgit {args[0]}", standalone_mode=False
+        )
+    except SystemExit as done:
+        code = done.code
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    click.secho(f"(exit {code or 0})", dim=True)
 
 
-__all__ = ["InvalidRepository", "run_demo"]
+@click.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to create the demo repositories (default: a new temp dir).",
+)
+@user_errors
+def demo(workdir: Path | None) -> None:
+    """The whole story on a temporary Git repository."""
+    run_demo(workdir)

@@ -1,8 +1,7 @@
 """``proxgit reflect``, ``proxgit drift`` and ``proxgit import``: thin commands over ``reflecting``.
 
 Each is a plain :class:`click.Command`, registered on the ``proxgit`` group
-with ``main.add_command`` (after ``user_errors`` and ``repo_option`` exist in
-``proxgit.cli``). Exit codes follow DESIGN.md: reflect 0 ok / 1 error, drift
+by ``proxgit.cli``. Exit codes follow DESIGN.md: reflect 0 ok / 1 error, drift
 0 none / 2 drift / 1 error, import 0 ok / 1 error.
 """
 
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from proxgit.clitools import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
 from proxgit.outcomes import Outcome
 
 

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
+from proxgit.cli._progress import Progress
 from proxgit.errors import InvalidRepository, ProxgitError
 from proxgit.outcomes import Outcome, exit_code
-from proxgit.progress import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,121 @@
+"""``proxgit deletions``: list, approve, reject and execute deletion requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from proxgit.cli._common import (
+    _fail,
+    finish,
+    progress_options,
+    progress_view,
+    repo_option,
+    user_errors,
+)
+
+
+@click.group()
+def deletions() -> None:
+    """The deletion-request workflow: list, approve, reject, execute."""
+
+
+@deletions.command("list")
+@repo_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def deletions_list(repo: Path, output: str) -> None:
+    """Open requests and what Git history says about each."""
+    from proxgit.deletions.executing import list_open_requests
+
+    found = list_open_requests(repo)
+    rows, warnings = found.rows, found.warnings
+    if output == "json":
+        click.echo(json.dumps(found.as_dict(), indent=2))
+        return
+    for line in warnings:
+        click.echo(f"warning: {line}")
+    if not rows:
+        click.echo("no open deletion requests")
+    for row in rows:
+        why = f" ({'; '.join(row['reasons'])})" if row["reasons"] else ""
+        if row["guest"] is None:
+            click.echo(f"{row['id']}: {row['state']}{why}")
+            continue
+        click.echo(
+            f"{row['id']}: {row['guest']} (vmid {row['vmid']}) requested by "
+            f"{row['requester']}, expires {row['expires']}: {row['state']}{why}"
+        )
+
+
+@deletions.command("approve")
+@click.argument("request_id")
+@repo_option
+@click.option(
+    "--sign/--no-sign",
+    default=None,
+    help="Sign the commit (git commit -S); always on in signatures mode.",
+)
+@click.option("--push/--no-push", default=False)
+@user_errors
+def deletions_approve(request_id: str, repo: Path, sign: bool | None, push: bool) -> None:
+    """Approve a request in a commit of your own, after checking it would count."""
+    from proxgit.deletions.deciding import decide_locally
+
+    done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
+    click.echo(done.message)
+
+
+@deletions.command("reject")
+@click.argument("request_id")
+@repo_option
+@click.option("--reason", required=True, help="Why the guest must stay.")
+@click.option("--sign/--no-sign", default=None, help="Sign the commit (git commit -S).")
+@click.option("--push/--no-push", default=False)
+@user_errors
+def deletions_reject(
+    request_id: str, repo: Path, reason: str, sign: bool | None, push: bool
+) -> None:
+    """Reject a request, with a reason, in a commit of your own."""
+    from proxgit.deletions.deciding import decide_locally
+
+    if not reason.strip():
+        _fail("--reason must say why the guest must stay", 1)
+    done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
+    click.echo(done.message)
+
+
+@deletions.command("execute")
+@repo_option
+@click.option("--push/--no-push", default=False, help="Push the archive commit.")
+@click.option("--lock-timeout", default=300.0, show_default=True)
+@progress_options
+@user_errors
+def deletions_execute(
+    repo: Path, push: bool, lock_timeout: float, verbose: bool, quiet: bool
+) -> None:
+    """Destroy approved guests; untag and archive rejected, expired and withdrawn requests."""
+    from proxgit.deletions.executing import process_requests
+
+    with progress_view(verbose, quiet):
+        run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
+    if quiet:
+        counts: dict[str, int] = {}
+        for outcome in run.outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        click.echo(f"deletions: {summary or 'no open deletion requests'}")
+        finish(run.outcome)
+    shown: set[str] = set()
+    for outcome in run.outcomes:
+        for line in outcome.warnings:
+            if line not in shown:
+                shown.add(line)
+                click.echo(f"warning: {line}")
+    for outcome in run.outcomes:
+        click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
+    if not run.outcomes:
+        click.echo("no open deletion requests")
+    finish(run.outcome)
