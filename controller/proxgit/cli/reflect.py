@@ -133,11 +133,11 @@ def reflect(
 @user_errors
 def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | None) -> None:
     """Live state against the desired tree, field by field: 0 none, 2 drift, 1 error."""
-    from proxgit.reflecting import (
+    from proxgit.reflecting import run_drift
+    from proxgit.rendering.drift import (
         render_drift_json,
         render_drift_markdown,
         render_drift_text,
-        run_drift,
     )
 
     report = run_drift(repo, clusters=clusters or None)

@@ -388,8 +388,7 @@ def _destroy(
             f"{guest.name} (vmid {guest.vmid}) does not carry the {PENDING_DELETION_TAG} tag "
             "proxgit set when it opened the request; nothing destroyed"
         )
-    config = guest.config or {}
-    if str(config.get("protection", "0")) in ("1", "True", "true"):
+    if guest.protected:
         raise ProxgitError(
             f"{guest.name} has protection enabled in Proxmox; clear it to let "
             "the approved deletion run"

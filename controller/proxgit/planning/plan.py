@@ -114,7 +114,9 @@ class DriftedGuest(BaseModel):
 
 
 class UnmanagedGuest(BaseModel):
-    """Live but not declared: reported, never touched."""
+    """Live but not declared: reported, never touched. A template or a guest pending
+    deletion is listed here with its flag set and is not counted as unmanaged
+    (see ``planning/drift.py``)."""
 
     cluster: str
     vmid: int
@@ -123,6 +125,14 @@ class UnmanagedGuest(BaseModel):
     node: str
     status: str | None = None
     pending_deletion: bool = False
+    template: bool = Field(
+        default=False, description="A template: not drift, not counted as unmanaged."
+    )
+
+    @property
+    def counted(self) -> bool:
+        """An unmanaged guest proper: neither a template nor pending deletion."""
+        return not (self.pending_deletion or self.template)
 
 
 class CapacityUse(BaseModel):
@@ -224,6 +234,6 @@ class Plan(BaseModel):
             blockers=self.blocker_count,
             warnings=self.warning_count,
             drift=len(self.drift),
-            unmanaged=sum(1 for g in self.unmanaged if not g.pending_deletion),
+            unmanaged=sum(1 for g in self.unmanaged if g.counted),
         )
         return self

@@ -18,6 +18,15 @@ from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
 from proxgit.pauses import gc_paused
 from proxgit.planning.capacity import check_capacity
+from proxgit.planning.drift import (
+    DriftKind,
+    DriftReport,
+    DriftSummary,
+    GuestDrift,
+    IgnoredGuest,
+    Undeclared,
+    undeclared_reason,
+)
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
 from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
@@ -296,8 +305,7 @@ def _plan_cluster(
                     f"removed {old.kind} '{old.name}'; nothing to delete",
                 )
             )
-        protection = (live_guest.config or {}).get("protection")
-        if protection is not None and str(protection) in ("1", "True", "true"):
+        if live_guest.protected:
             change.blockers.append(
                 Finding(
                     code="protected",
@@ -321,6 +329,7 @@ def _plan_cluster(
     for vmid, live_guest in sorted(cluster.guests.items()):
         if vmid in declared or vmid in deleted:
             continue
+        reason = undeclared_reason(live_guest)
         plan.unmanaged.append(
             UnmanagedGuest(
                 cluster=cluster.name,
@@ -329,7 +338,8 @@ def _plan_cluster(
                 kind=live_guest.kind,
                 node=live_guest.node,
                 status=live_guest.status,
-                pending_deletion=live_guest.pending_deletion,
+                pending_deletion=reason is Undeclared.pending_deletion,
+                template=reason is Undeclared.template,
             )
         )
 
@@ -859,3 +869,84 @@ def _bytes(size: str) -> int:
 
 
 __all__ = ["TYPE_BY_KIND", "LiveReads", "build_plan", "changed_guests", "reads_for"]
+
+
+def compute_drift(
+    desired: DesiredState, live: LiveState, *, clusters: Iterable[str] | None = None
+) -> DriftReport:
+    """Compare ``live`` with ``desired`` for ``clusters`` (default: every cluster in ``live``)."""
+    report = DriftReport(revision=desired.revision)
+    in_sync = 0
+    for name in sorted(clusters if clusters is not None else live.clusters):
+        cluster = live.clusters.get(name)
+        if cluster is None or not cluster.reachable:
+            report.errors.append(
+                f"{(cluster.error if cluster else None) or f'cluster {name!r}: not read'}; "
+                "drift unknown"
+            )
+            continue
+        declared = {g.document.spec.vmid: g for g in desired.guests_in(name)}
+        for vmid, guest in sorted(declared.items()):
+            found = cluster.guests.get(vmid)
+            entry = GuestDrift(
+                cluster=name,
+                vmid=vmid,
+                name=guest.name,
+                kind=guest.kind,
+                drift=DriftKind.changed,
+                file=guest.path,
+            )
+            if found is None:
+                entry.drift = DriftKind.missing
+                entry.node = guest.document.spec.node
+                report.guests.append(entry)
+                continue
+            entry.node, entry.status = found.node, found.status
+            if found.kind != guest.kind or found.template:
+                live_is = "a template" if found.template else found.kind
+                entry.fields = [FieldChange(path="kind", before=live_is, after=guest.kind)]
+                report.guests.append(entry)
+                continue
+            if found.config is None:
+                report.errors.append(f"cluster '{name}': config of vmid {vmid} was not read")
+                continue
+            entry.fields = diff_guest(guest.document, found)
+            if entry.fields:
+                report.guests.append(entry)
+            else:
+                in_sync += 1
+        for vmid, found in sorted(cluster.guests.items()):
+            if vmid in declared:
+                continue
+            reason = undeclared_reason(found)
+            if reason is not None:
+                report.ignored.append(
+                    IgnoredGuest(
+                        cluster=name,
+                        vmid=vmid,
+                        name=found.name,
+                        kind=found.kind,
+                        reason=reason.value,
+                    )
+                )
+                continue
+            report.guests.append(
+                GuestDrift(
+                    cluster=name,
+                    vmid=vmid,
+                    name=found.name,
+                    kind=found.kind,
+                    drift=DriftKind.unmanaged,
+                    node=found.node,
+                    status=found.status,
+                )
+            )
+    report.guests.sort(key=lambda g: (g.cluster, g.vmid))
+    report.summary = DriftSummary(
+        changed=report.count(DriftKind.changed),
+        missing=report.count(DriftKind.missing),
+        unmanaged=report.count(DriftKind.unmanaged),
+        in_sync=in_sync,
+        errors=len(report.errors),
+    )
+    return report

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxgit.proxmox.fields import to_bool
 from proxgit.proxmox.normalize import (
     PENDING_DELETION_TAG,
     FlatView,
@@ -85,6 +86,12 @@ class LiveGuest:
     @property
     def pending_deletion(self) -> bool:
         return any(t.lower() == PENDING_DELETION_TAG for t in self.tags)
+
+    @property
+    def protected(self) -> bool:
+        """Proxmox's ``protection`` flag, read with the field table's boolean codec
+        (false when the config was not read)."""
+        return to_bool((self.config or {}).get("protection", False))
 
     def view(self) -> FlatView:
         """The guest's config as a flat view in desired-spec paths (config must be read)."""

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from proxgit.loading import DesiredState
+from proxgit.planning.drift import DriftKind, DriftReport
 from proxgit.proxmox.live import LiveGuest
-from proxgit.reflecting.drift import DriftKind, DriftReport
 from proxgit.reflecting.reading import ClusterReading, GuestExtras
 from proxgit.reflecting.scrubbing import Scrubber
 from proxgit.reflecting.yamlwrite import dump, size_text, usage_text

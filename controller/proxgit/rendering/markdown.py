@@ -103,11 +103,12 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, title: str = "pro
                 )
         tail.append("\n</details>\n")
     for title, guests in (
-        ("Unmanaged guests (never touched)", [g for g in plan.unmanaged if not g.pending_deletion]),
+        ("Unmanaged guests (never touched)", [g for g in plan.unmanaged if g.counted]),
         (
             "Pending deletion (request open; destroyed only once approved)",
             [g for g in plan.unmanaged if g.pending_deletion],
         ),
+        ("Templates (not drift, never touched)", [g for g in plan.unmanaged if g.template]),
     ):
         if not guests:
             continue

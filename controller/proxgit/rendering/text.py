@@ -89,8 +89,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 "cyan",
             )
         )
-    unmanaged = [g for g in plan.unmanaged if not g.pending_deletion]
+    unmanaged = [g for g in plan.unmanaged if g.counted]
     pending = [g for g in plan.unmanaged if g.pending_deletion]
+    templates = [g for g in plan.unmanaged if g.template]
     if unmanaged:
         names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in unmanaged[:20])
         more = f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else ""
@@ -102,6 +103,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             f"pending deletion (a deletion request is open; destroyed only once approved): "
             f"{names}{more}"
         )
+    if templates:
+        names = ", ".join(f"{g.cluster}/{g.vmid} {g.name}" for g in templates[:20])
+        more = f" and {len(templates) - 20} more" if len(templates) > 20 else ""
+        lines.append(f"templates (not declared; not drift, never touched): {names}{more}")
     for finding in plan.warnings:
         lines.append(style(f"warning [{finding.code}]: {finding.message}", "magenta"))
     lines.extend(_capacity_lines(plan))
