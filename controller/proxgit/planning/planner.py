@@ -585,7 +585,7 @@ def _plan_update(
     if change.fields:
         change.action = Action.update
     if in_scope:
-        _update_findings(change, document, live, actual)
+        _update_findings(change, document, live)
     return change
 
 
@@ -641,7 +641,7 @@ def _same(kind: str, path: str, want: Any, have: Any) -> bool:
 
 
 def _update_findings(
-    change: GuestChange, document: VirtualMachine | Container, live: LiveGuest, actual: FlatView
+    change: GuestChange, document: VirtualMachine | Container, live: LiveGuest
 ) -> None:
     running = live.status == "running"
     for item in change.fields:
@@ -690,7 +690,7 @@ def _update_findings(
             )
         if (
             kind == "lxc"
-            and actual.get("protection")
+            and live.protected
             and item.path.startswith(("rootfs.", "mountpoints."))
             and not item.path.endswith(".size")
         ):
