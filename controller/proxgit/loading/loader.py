@@ -19,8 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from proxgit.errors import InvalidRepository, Problem
-from proxgit.loading.sources import (
+from proxgit.layout import (
+    ARCHIVE_PREFIX,
     CONFIG_FILE,
+    KIND_FOLDER,
+    guest_kind_of,
+    is_deletion_request_path,
+)
+from proxgit.loading.sources import (
     changed_paths,
     read_git_files,
     read_git_revision,
@@ -50,9 +56,6 @@ from proxgit.yamlio import PositionIndex, parse_document
 
 GuestDocument = VirtualMachine | Container
 
-ARCHIVE_PREFIX = "deletions/archive/"
-_FOLDER_KIND = {"vms": "VirtualMachine", "containers": "Container"}
-_KIND_FOLDER = {kind: folder for folder, kind in _FOLDER_KIND.items()}
 
 # Keys that hold a secret's value; desired YAML must name a source instead.
 _SECRET_KEYS = {
@@ -279,14 +282,11 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
 
 
 def _expected_kind(path: str) -> str | None:
-    parts = path.split("/")
     if path == CONFIG_FILE:
         return "Config"
-    if len(parts) == 4 and parts[0] == "clusters" and parts[2] in _FOLDER_KIND:
-        return _FOLDER_KIND[parts[2]]
-    if len(parts) == 2 and parts[0] == "deletions":
+    if is_deletion_request_path(path):
         return "DeletionRequest"
-    return None
+    return guest_kind_of(path)
 
 
 def _validate_document(
@@ -339,8 +339,8 @@ def _validate_document(
 
 
 def _where_kind_goes(kind: str) -> str:
-    if kind in _KIND_FOLDER:
-        return f" (a {kind} goes in clusters/<cluster>/{_KIND_FOLDER[kind]}/)"
+    if kind in KIND_FOLDER:
+        return f" (a {kind} goes in clusters/<cluster>/{KIND_FOLDER[kind]}/)"
     return ""
 
 

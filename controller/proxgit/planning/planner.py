@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxgit.layout import deletion_request_path
 from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
@@ -309,7 +310,7 @@ def _plan_cluster(
             Finding(
                 code="deletion-needs-approval",
                 message="merging opens a "
-                f"deletion request (deletions/{cluster.name}-{vmid}.yaml); "
+                f"deletion request ({deletion_request_path(cluster.name, vmid)}); "
                 "a second person's approval commit destroys the guest",
             )
         )

@@ -30,7 +30,6 @@ from proxgit.reflecting.reading import ClusterReading, GuestExtras
 from proxgit.reflecting.scrubbing import Scrubber
 from proxgit.reflecting.yamlwrite import dump, size_text, usage_text
 
-SNAPSHOT_DIR = "snapshot"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GUEST_FILE = re.compile(r"^guests/(\d+)-[^/]*\.yaml$")
 
