@@ -31,17 +31,14 @@ from proxgit.proxmox.normalize import (
     parse_property_string,
     split_tags,
 )
+from proxgit.secrets import is_secret_key
 from proxgit.yamlio import dump
-
-_SECRET_CONFIG_KEYS = {"cipassword", "password"}
 
 
 def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
     """Config (secrets removed), disks, NICs, agent IPs when the agent answers, tags, status."""
     config = {
-        k: v
-        for k, v in (live.config or {}).items()
-        if k not in _SECRET_CONFIG_KEYS and k != "digest"
+        k: v for k, v in (live.config or {}).items() if not is_secret_key(k) and k != "digest"
     }
     disks, nics = [], []
     for key, raw in sorted(config.items()):

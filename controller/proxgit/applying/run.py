@@ -39,7 +39,6 @@ from proxgit.applying.results import (
     GuestState,
     RunState,
 )
-from proxgit.applying.secrets import SecretBox
 from proxgit.errors import GateRefused, InvalidRepository, LockTimeout, ProxgitError
 from proxgit.git import (
     SKIP_CI,
@@ -67,6 +66,7 @@ from proxgit.planning.planner import (
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import ClusterLive, LiveState
 from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
+from proxgit.secrets import SecretBox
 
 ClientMaker = Callable[[str], ProxmoxClient]
 SyncMode = Literal["all", "self-heal"] | None

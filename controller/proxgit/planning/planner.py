@@ -7,7 +7,6 @@ declares are reported as unmanaged and never touched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +35,7 @@ from proxgit.proxmox.fields import EXTRA, absent_value, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
-
-_SECRETISH = re.compile(r"(?i)(password|passwd|secret|token)\s*[:=]\s*\S{4,}")
+from proxgit.secrets import SECRETISH_TEXT
 
 
 @dataclass(frozen=True)
@@ -766,7 +764,7 @@ def _check_permission(change: GuestChange, config: Config, actor: list[str] | No
 
 def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
     description = guest.document.spec.description or ""
-    if _SECRETISH.search(description):
+    if SECRETISH_TEXT.search(description):
         change.warnings.append(
             Finding(
                 code="plaintext-secret",
