@@ -19,8 +19,9 @@ from pathlib import Path
 
 # Lowest first. A top-level module (proxgit/yamlio.py) counts as a package.
 LAYERS: list[tuple[str, set[str]]] = [
-    # outcomes: result vocabulary; observe: progress/metrics hooks; pauses: GC control.
-    ("base", {"proxgit", "errors", "outcomes", "observe", "pauses", "models", "yamlio"}),
+    # outcomes: result vocabulary; observe: progress/metrics hooks; pauses: GC control;
+    # layout: every repository path and ref name.
+    ("base", {"proxgit", "errors", "outcomes", "observe", "pauses", "layout", "models", "yamlio"}),
     ("io", {"secrets", "git", "proxmox", "loading"}),
     ("planning", {"planning"}),
     (

@@ -32,6 +32,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarStri
 
 from proxgit import observe
 from proxgit.errors import ConfigError, ProxgitError
+from proxgit.layout import guest_path
 from proxgit.loading import DesiredState, load_directory
 from proxgit.models import API_VERSION, Container, VirtualMachine, format_size
 from proxgit.models.base import DNS_NAME_PATTERN
@@ -53,7 +54,6 @@ from proxgit.proxmox.reading import (
 )
 from proxgit.yamlio import dump
 
-_FOLDER = {"VirtualMachine": "vms", "Container": "containers"}
 _SCHEMA = {"VirtualMachine": "virtualmachine", "Container": "container"}
 _NAME = re.compile(DNS_NAME_PATTERN)
 _ENV_UNSAFE = re.compile(r"[^A-Z0-9]+")
@@ -346,7 +346,7 @@ def guest_document(guest: LiveGuest, cluster: str) -> tuple[dict[str, Any], Impo
         "metadata": {"name": name, "cluster": cluster},
         "spec": ordered,
     }
-    path = f"clusters/{cluster}/{_FOLDER[kind]}/{name}.yaml"
+    path = guest_path(cluster, kind, name)
     imported = ImportedGuest(
         vmid=guest.vmid,
         name=name,

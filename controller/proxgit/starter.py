@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from proxgit.errors import ConfigError
+from proxgit.layout import CONFIG_FILE, guest_path
 from proxgit.schemas import write_schemas
 
 # The wheel carries the example repository as package data (setup.py); a
@@ -202,14 +203,14 @@ def write_starter(directory: Path, forge: str, example: Path) -> list[Path]:
                 "or empty directory, so nothing was written"
             )
     files: dict[str, str] = {
-        "proxgit.yaml": CONFIG.format(
+        CONFIG_FILE: CONFIG.format(
             # JSON's double-quoted string is YAML too: any directory name stays one string.
             name=json.dumps(directory.resolve().name or "infra"),
             forge=FORGE_BLOCKS[forge],
             ca_file=CA_FILE,
         ),
-        "clusters/lab/vms/vm-01.yaml": VM,
-        "clusters/lab/containers/ct-01.yaml": CONTAINER,
+        guest_path("lab", "VirtualMachine", "vm-01"): VM,
+        guest_path("lab", "Container", "ct-01"): CONTAINER,
     }
     for name in (".gitignore", "ci/requirements.txt"):
         files[name] = (example / name).read_text(encoding="utf-8")
@@ -229,7 +230,7 @@ def write_starter(directory: Path, forge: str, example: Path) -> list[Path]:
 def example_repository() -> Path:
     """The example repository: the installed package's copy, else the source tree's."""
     for candidate in (PACKAGED_EXAMPLE, SOURCE_EXAMPLE):
-        if (candidate / "proxgit.yaml").is_file():
+        if (candidate / CONFIG_FILE).is_file():
             return candidate
     raise ConfigError(
         f"{PACKAGED_EXAMPLE}: the example repository is missing from this installation; "

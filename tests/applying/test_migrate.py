@@ -399,9 +399,9 @@ def test_a_migration_finished_since_the_plan_is_not_started_again(
     runs: that apply finds the guest on the target, sends no second migrate, and
     writes the other changes there."""
     from proxgit.applying.executor import GuestExecutor, execute_change
-    from proxgit.applying.secrets import SecretBox
     from proxgit.planning.run import run_plan
     from proxgit.proxmox.client import ProxmoxClient
+    from proxgit.secrets import SecretBox
 
     base = created(merged, {vm_path("web-01"): vm_yaml("web-01", 101, extra=WEB)})
     bigger = WEB.replace("memory: 2048", "memory: 3072")

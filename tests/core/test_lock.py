@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from proxgit.applying.lock import LOCK_REF, ClusterLock, Interrupted
+from proxgit.applying.lock import ClusterLock, Interrupted
 from proxgit.errors import LockTimeout
 from proxgit.git import GitRepository, Identity
+from proxgit.layout import lock_ref
 from tests.support import GitRepo
 
 ME = Identity("proxgit", "proxgit@noreply.invalid")
@@ -37,7 +38,7 @@ def test_one_holder_at_a_time_and_release_frees_it(
             other.acquire()
         with ClusterLock(two, "prod", ME, wait=0.3, renew_every=60):
             pass  # another cluster's lock is independent
-    assert one.read_remote_ref(LOCK_REF.format(cluster="lab")) is None
+    assert one.read_remote_ref(lock_ref("lab")) is None
     with ClusterLock(two, "lab", ME, wait=0.3):
         pass
 
@@ -68,7 +69,7 @@ def test_a_lease_moved_by_someone_else_is_lost_and_check_refuses(
     finally:
         lock.release()
     # The thief's lease stays: a lost holder never deletes someone else's lock.
-    assert one.read_remote_ref(LOCK_REF.format(cluster="lab")) is not None
+    assert one.read_remote_ref(lock_ref("lab")) is not None
 
 
 def test_waiting_stops_when_asked(clones: tuple[GitRepository, GitRepository]) -> None:

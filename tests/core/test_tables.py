@@ -9,7 +9,7 @@ import pytest
 from proxgit.planning.effects import DEFAULT_HOTPLUG, lxc_effect, parse_hotplug, qemu_effect
 from proxgit.planning.plan import Effect
 from proxgit.proxmox.normalize import normalize_lxc_config, normalize_qemu_config
-from proxgit.reflecting.scrubbing import MASK, Scrubber
+from proxgit.secrets import MASK, Scrubber
 
 LIVE, RESTART = Effect.live, Effect.restart
 ALL = parse_hotplug("1")

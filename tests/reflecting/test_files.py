@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proxgit.reflecting.scrubbing import MASK, Scrubber
 from proxgit.reflecting.summary import commit_message, compare
 from proxgit.reflecting.yamlwrite import dump, usage_text
+from proxgit.secrets import MASK, Scrubber
 
 
 def test_scrubber_masks_by_key_shape_and_value() -> None:

@@ -13,12 +13,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History
 from proxgit.identity.authority import Authority, PullRequestSource, check_pinned, rules_at
+from proxgit.layout import deletion_request_name, deletion_request_path
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
 from proxgit.models.config import IdentityMode
@@ -31,22 +31,14 @@ from proxgit.proxmox.normalize import (
     parse_property_string,
     split_tags,
 )
+from proxgit.secrets import is_secret_key
 from proxgit.yamlio import dump
-
-REQUEST_PATH = "deletions/{cluster}-{vmid}.yaml"
-_SECRET_CONFIG_KEYS = {"cipassword", "password"}
-
-
-def request_path(cluster: str, vmid: int) -> str:
-    return REQUEST_PATH.format(cluster=cluster, vmid=vmid)
 
 
 def guest_snapshot(client: ProxmoxClient, live: LiveGuest) -> dict[str, Any]:
     """Config (secrets removed), disks, NICs, agent IPs when the agent answers, tags, status."""
     config = {
-        k: v
-        for k, v in (live.config or {}).items()
-        if k not in _SECRET_CONFIG_KEYS and k != "digest"
+        k: v for k, v in (live.config or {}).items() if not is_secret_key(k) and k != "digest"
     }
     disks, nics = [], []
     for key, raw in sorted(config.items()):
@@ -153,7 +145,7 @@ def open_request(
     of this file is what makes the request count (see deletions/approval.py).
     """
     cluster = removed.document.metadata.cluster
-    path = request_path(cluster, live.vmid)
+    path = deletion_request_path(cluster, live.vmid)
     target = repo.path / path
     if target.exists():
         return path  # opened by an earlier run of this revision
@@ -175,7 +167,7 @@ def open_request(
     document = {
         "apiVersion": "proxgit/v1",
         "kind": "DeletionRequest",
-        "metadata": {"name": f"{cluster}-{live.vmid}", "cluster": cluster},
+        "metadata": {"name": deletion_request_name(cluster, live.vmid), "cluster": cluster},
         "spec": {
             "requestId": secrets.token_hex(16),
             "guest": {
@@ -221,7 +213,3 @@ def _tag_pending(client: ProxmoxClient, live: LiveGuest) -> None:
         client.put(
             path, tags=";".join(sorted({*tags, PENDING_DELETION_TAG})), digest=config.get("digest")
         )
-
-
-def requests_dir(repo_root: Path) -> Path:
-    return repo_root / "deletions"

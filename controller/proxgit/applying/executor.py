@@ -25,7 +25,6 @@ from urllib.parse import unquote
 
 from proxgit import observe
 from proxgit.applying.results import GuestResult, GuestState, TaskRecord
-from proxgit.applying.secrets import SecretBox
 from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Container, VirtualMachine
 from proxgit.models.base import parse_size, proxmox_size
@@ -43,6 +42,7 @@ from proxgit.proxmox.translate import (
     lxc_create_params,
     qemu_config_params,
 )
+from proxgit.secrets import SecretBox, is_secret_key
 
 CONFLICT_MARKERS = ("checksum mismatch", "file changed by other user", "digest")
 DIGEST_RETRIES = 3
@@ -574,9 +574,6 @@ def execute_change(
     return result
 
 
-_SECRET_KEYS = {"cipassword", "password"}
-
-
 def _same(sent: Any, got: Any) -> bool:
     if got is None:
         return False
@@ -596,7 +593,7 @@ def _props(text: str) -> dict[str, str]:
 
 def _confirmed(key: str, sent: Any, config: dict[str, Any]) -> bool:
     """Whether ``config`` shows ``key`` as written (secrets read back masked: skipped)."""
-    if key in _SECRET_KEYS or key in ("digest", "delete"):
+    if is_secret_key(key) or key in ("digest", "delete"):
         return True
     return _same(sent, config.get(key))
 
@@ -613,5 +610,5 @@ def _changed_since_plan(live: LiveGuest, config: dict[str, Any], params: dict[st
     return any(
         str(config.get(key)) != str(current.get(key))
         for key in params
-        if key not in _SECRET_KEYS and (key in config or key in current)
+        if not is_secret_key(key) and (key in config or key in current)
     )

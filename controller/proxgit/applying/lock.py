@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 
 from proxgit.errors import LockTimeout, ProxgitError
 from proxgit.git import GitRepository, Identity
+from proxgit.layout import lock_ref
 from proxgit.outcomes import Outcome
 
-LOCK_REF = "refs/proxgit/locks/{cluster}"
 DEFAULT_LEASE = timedelta(minutes=2)
 
 
@@ -96,7 +96,7 @@ class ClusterLock:
     ) -> None:
         self.repo = repo
         self.cluster = cluster
-        self.ref = LOCK_REF.format(cluster=cluster)
+        self.ref = lock_ref(cluster)
         self.identity = identity
         self.ttl = ttl
         self.wait = wait

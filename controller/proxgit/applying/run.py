@@ -39,7 +39,6 @@ from proxgit.applying.results import (
     GuestState,
     RunState,
 )
-from proxgit.applying.secrets import SecretBox
 from proxgit.errors import GateRefused, InvalidRepository, LockTimeout, ProxgitError
 from proxgit.git import (
     SKIP_CI,
@@ -52,6 +51,7 @@ from proxgit.git import (
 )
 from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
+from proxgit.layout import applied_ref, journal_path
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models import CONFIRM_PHRASE
 from proxgit.outcomes import Gate, Outcome
@@ -63,12 +63,10 @@ from proxgit.planning.planner import (
     self_heal,
     self_heal_enabled,
 )
-from proxgit.planning.run import APPLIED_REF
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import ClusterLive, LiveState
 from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
-
-JOURNAL_DIR = ".proxgit/journal"
+from proxgit.secrets import SecretBox
 
 ClientMaker = Callable[[str], ProxmoxClient]
 SyncMode = Literal["all", "self-heal"] | None
@@ -290,11 +288,11 @@ def _apply_cluster(
             ),
             [],
         )
-    applied_ref = APPLIED_REF.format(cluster=cluster)
+    applied = applied_ref(cluster)
     sync = options.sync
     if sync == "self-heal" and not self_heal_enabled(head.config, head.guests_in(cluster)):
         sync = None
-    remote_applied = repo.read_remote_ref(applied_ref)
+    remote_applied = repo.read_remote_ref(applied)
     if remote_applied == revision and (
         sync is None or not _drift_to_heal(repo, head, cluster, make_client, sync)
     ):
@@ -318,9 +316,9 @@ def _apply_cluster(
     )
     with lock:
         # Under the lease: the applied revision as the last holder left it.
-        last = repo.read_remote_ref(applied_ref)
+        last = repo.read_remote_ref(applied)
         if last is not None:
-            repo.fetch(f"+{applied_ref}:{applied_ref}")
+            repo.fetch(f"+{applied}:{applied}")
             if last == revision and sync is None:
                 return (
                     ClusterOutcome(
@@ -587,7 +585,7 @@ def _record(
 def _advance_applied(
     repo: GitRepository, cluster: str, revision: str, expected: str | None
 ) -> None:
-    ref = APPLIED_REF.format(cluster=cluster)
+    ref = applied_ref(cluster)
     if expected == revision:
         return
     if not repo.swap_remote_ref(ref, revision, expected):
@@ -604,7 +602,7 @@ def write_journal(
     unique, so journals of runs in the same second never collide in a rebase."""
     stamp = run.started_at.strftime("%Y%m%dT%H%M%SZ")
     suffix = random_names.token_hex(4)
-    path = f"{JOURNAL_DIR}/{stamp}-{cluster}-{run.revision[:12]}-{suffix}.json"
+    path = journal_path(stamp, cluster, run.revision, suffix)
     target = repo.path / path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = secrets.scrub(run.model_dump(mode="json"))

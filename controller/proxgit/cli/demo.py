@@ -30,6 +30,7 @@ from proxgit.cli.plan import plan
 from proxgit.cli.reflect import drift, reflect
 from proxgit.cli.validate import validate
 from proxgit.errors import ConfigError
+from proxgit.layout import CONFIG_FILE, DEFAULT_ALLOWED_SIGNERS, deletion_request_path, guest_path
 from proxgit.loading import load_directory
 from proxgit.starter import example_repository
 
@@ -88,10 +89,10 @@ def _keypair(directory: Path, name: str) -> Path:
 
 def _signatures_mode(work: Path, keys: dict[str, Path]) -> None:
     """The demo decides deletions by SSH signatures: people's keys in the allowed signers."""
-    config = work / "proxgit.yaml"
+    config = work / CONFIG_FILE
     text = config.read_text().replace("    identity: forge\n", "    identity: signatures\n")
     config.write_text(text)
-    signers = work / ".proxgit" / "allowed_signers"
+    signers = work / DEFAULT_ALLOWED_SIGNERS
     lines = [signers.read_text().rstrip("\n")]
     for principal, key in keys.items():
         public = " ".join(Path(f"{key}.pub").read_text().split()[:2])
@@ -154,7 +155,7 @@ class EmbeddedProxmox:
 
 
 def _point_config_at(work: Path, fakes: dict[str, EmbeddedProxmox]) -> None:
-    config = work / "proxgit.yaml"
+    config = work / CONFIG_FILE
     text = config.read_text()
     for cluster, fake in fakes.items():
         text = re.sub(rf"https://pve-{cluster}\.example\.net:8006", fake.url, text)
@@ -264,7 +265,7 @@ def run_demo(workdir: Path | None = None) -> Path:
         _show(work, "validate")
 
         step("A typo is caught with its file, line and a fix")
-        broken = work / "clusters" / "lab" / "vms" / "typo.yaml"
+        broken = work / guest_path("lab", "VirtualMachine", "typo")
         broken.write_text(
             "apiVersion: proxgit/v1\nkind: VirtualMachine\n"
             "metadata: {name: typo, cluster: lab}\nspec:\n  vmid: 4242\n"
@@ -280,10 +281,10 @@ def run_demo(workdir: Path | None = None) -> Path:
         step("A pull request: two new VMs and more memory for web-01")
         _git(work, "checkout", "--quiet", "-b", "add-web-03-04")
         for name, vmid in (("web-03", 103), ("web-04", 104)):
-            (work / "clusters" / "lab" / "vms" / f"{name}.yaml").write_text(
+            (work / guest_path("lab", "VirtualMachine", name)).write_text(
                 NEW_VM.format(name=name, vmid=vmid)
             )
-        web01 = work / "clusters" / "lab" / "vms" / "web-01.yaml"
+        web01 = work / guest_path("lab", "VirtualMachine", "web-01")
         web01.write_text(re.sub(r"\n  memory: \d+", "\n  memory: 4096", web01.read_text()))
         _git(work, "add", "-A")
         _git(work, "commit", "--quiet", "-m", "Add web-03 and web-04, give web-01 4 GiB")
@@ -335,11 +336,11 @@ def run_demo(workdir: Path | None = None) -> Path:
         click.echo(_git(work, "log", "-1", "--format=commit by %an <%ae>: %s"))
 
         step("Erin removes web-02 in a commit she signs with her SSH key")
-        _git(work, "rm", "--quiet", "clusters/lab/vms/web-02.yaml", author=ERIN)
+        _git(work, "rm", "--quiet", guest_path("lab", "VirtualMachine", "web-02"), author=ERIN)
         _git(work, "commit", "--quiet", "-S", "-m", "Retire web-02", author=ERIN, key=keys["erin"])
         _git(work, "push", "--quiet", "origin", "main")
         _show(work, "apply", "--push")
-        request = work / "deletions" / "lab-102.yaml"
+        request = work / deletion_request_path("lab", 102)
         click.echo(f"\n{request.relative_to(work)} (head, opened in a commit proxgit signed):")
         click.echo("\n".join(request.read_text().splitlines()[:26]))
 

@@ -53,6 +53,7 @@ from proxgit.identity.authority import (
     pinned_mode,
     rules_at,
 )
+from proxgit.layout import deletion_request_name, deletion_request_path
 from proxgit.models.config import CommitIdentity, Config, IdentityMode, Permission
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.people import Who, roles_granting
@@ -379,9 +380,10 @@ class _Decider:
                 "opened undecided"
             )
         guest = baseline.spec.guest
-        if Path(self.path).name != f"{guest.cluster}-{guest.vmid}.yaml":
+        if Path(self.path).name != Path(deletion_request_path(guest.cluster, guest.vmid)).name:
+            named = deletion_request_name(guest.cluster, guest.vmid)
             raise _Refusal(
-                f"{self.path} describes {guest.cluster}-{guest.vmid}; a request lives at "
+                f"{self.path} describes {named}; a request lives at "
                 "deletions/<cluster>-<vmid>.yaml and is never moved"
             )
         try:

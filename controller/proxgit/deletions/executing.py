@@ -34,11 +34,11 @@ from proxgit.deletions.approval import Decision, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History, commit_identity, public_key_of
 from proxgit.identity.authority import forge_source
+from proxgit.layout import ARCHIVE_DIR, DELETIONS_DIR, applied_ref, archive_path, seen_ref
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models.config import CommitIdentity, Config
 from proxgit.models.deletion import DeletionRequest
 from proxgit.outcomes import Gate, Outcome, worst
-from proxgit.planning.run import APPLIED_REF
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import (
@@ -48,8 +48,6 @@ from proxgit.proxmox.normalize import (
     split_tags,
 )
 from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
-
-ARCHIVE_DIR = "deletions/archive"
 
 ClientMaker = Callable[[str], ProxmoxClient]
 
@@ -280,7 +278,7 @@ def process_requests(
         for outcome in run.outcomes:
             counts[outcome.state] = counts.get(outcome.state, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        run.commit = repo.commit_paths(["deletions"], f"proxgit deletions: {summary}", identity)
+        run.commit = repo.commit_paths([DELETIONS_DIR], f"proxgit deletions: {summary}", identity)
         if push and run.commit:
             repo.push_branch(config.spec.main_branch)
     return run
@@ -325,10 +323,10 @@ def _rederive(
         )
     if history.read(removed_in, old.path) is not None:
         return f"{old.path} still exists at {removed_in[:12]}; nothing destroyed"
-    applied = repo.read_remote_ref(APPLIED_REF.format(cluster=guest.cluster))
+    applied = repo.read_remote_ref(applied_ref(guest.cluster))
     if applied is None:
         return f"cluster {guest.cluster} has no applied revision; nothing destroyed"
-    repo.fetch(f"+{APPLIED_REF.format(cluster=guest.cluster)}:refs/proxgit/seen/{guest.cluster}")
+    repo.fetch(f"+{applied_ref(guest.cluster)}:{seen_ref(guest.cluster)}")
     if not history.is_ancestor(removed_in, applied):
         return (
             f"removal {removed_in[:12]} was never applied to {guest.cluster} (last applied "
@@ -463,7 +461,7 @@ def _archive(
         status["withdrawnIn"] = outcome.withdrawn_in
     data["status"] = status
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    target = f"{ARCHIVE_DIR}/{Path(path).stem}-{stamp}-{request.spec.request_id[:8]}.yaml"
+    target = archive_path(Path(path).stem, stamp, request.spec.request_id)
     (repo.path / ARCHIVE_DIR).mkdir(parents=True, exist_ok=True)
     (repo.path / target).write_text(render_request(data), encoding="utf-8")
     (repo.path / path).unlink()

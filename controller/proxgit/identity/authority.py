@@ -30,10 +30,9 @@ from typing import Protocol
 
 from proxgit.errors import ForgeError, ProxgitError
 from proxgit.git.history import Commit, History, allowed_signers_line
-from proxgit.models.config import DEFAULT_ALLOWED_SIGNERS, Config, IdentityMode
+from proxgit.layout import CONFIG_FILE, DEFAULT_ALLOWED_SIGNERS
+from proxgit.models.config import Config, IdentityMode
 from proxgit.models.people import Who, resolve, resolve_key
-
-CONFIG_FILE = "proxgit.yaml"
 
 GIT_AUTHOR_WARNING = (
     "deletions.identity is git-author: approvals in this repository can be forged by anyone "

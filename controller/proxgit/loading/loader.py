@@ -19,8 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from proxgit.errors import InvalidRepository, Problem
-from proxgit.loading.sources import (
+from proxgit.layout import (
+    ARCHIVE_PREFIX,
     CONFIG_FILE,
+    KIND_FOLDER,
+    guest_kind_of,
+    is_deletion_request_path,
+)
+from proxgit.loading.sources import (
     changed_paths,
     read_git_files,
     read_git_revision,
@@ -46,61 +52,11 @@ from proxgit.models.guests import (
 from proxgit.outcomes import Gate
 from proxgit.pauses import gc_paused
 from proxgit.proxmox.fields import extra_key_problem, key_for
+from proxgit.secrets import SECRET_KEYS, SECRET_VALUE, may_hold_secret, normalize_key
 from proxgit.yamlio import PositionIndex, parse_document
 
 GuestDocument = VirtualMachine | Container
 
-ARCHIVE_PREFIX = "deletions/archive/"
-_FOLDER_KIND = {"vms": "VirtualMachine", "containers": "Container"}
-_KIND_FOLDER = {kind: folder for folder, kind in _FOLDER_KIND.items()}
-
-# Keys that hold a secret's value; desired YAML must name a source instead.
-_SECRET_KEYS = {
-    "password",
-    "passwd",
-    "cipassword",
-    "rootpassword",
-    "secret",
-    "tokensecret",
-    "token",
-    "apitoken",
-    "apikey",
-    "privatekey",
-    "clientsecret",
-}
-# Cheap substring tests of the lower-cased text decide whether a document is
-# walked for secrets at all; a regular expression here cost more than parsing.
-# A key word is looked for first and its endings only when it is there: most
-# documents hold none of the words, so they cost one test per word.
-_SECRET_WORDS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "apikey",
-    "api_key",
-    "api-key",
-    "privatekey",
-    "private_key",
-    "private-key",
-)
-_SECRET_ENDS = (":", '"', "'", " ")
-_SECRET_MARKS = ("private key-----", "pveapitoken=", "$1$", "$5$", "$6$", "$y$")
-
-
-def _may_hold_secret(text: str) -> bool:
-    lowered = text.lower()
-    for word in _SECRET_WORDS:
-        if word in lowered:
-            for end in _SECRET_ENDS:
-                if word + end in lowered:
-                    return True
-    return any(mark in lowered for mark in _SECRET_MARKS)
-
-
-_SECRET_VALUE = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|PVEAPIToken=\S+=[0-9a-f\-]{36}|\$[156y]\$[^$\s]+\$"
-)
 
 _PATTERN_HINTS = {
     DISK_SLOT_PATTERN: "disk slots are scsi0-scsi30, virtio0-virtio15, sata0-sata5, ide0-ide3",
@@ -279,14 +235,11 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
 
 
 def _expected_kind(path: str) -> str | None:
-    parts = path.split("/")
     if path == CONFIG_FILE:
         return "Config"
-    if len(parts) == 4 and parts[0] == "clusters" and parts[2] in _FOLDER_KIND:
-        return _FOLDER_KIND[parts[2]]
-    if len(parts) == 2 and parts[0] == "deletions":
+    if is_deletion_request_path(path):
         return "DeletionRequest"
-    return None
+    return guest_kind_of(path)
 
 
 def _validate_document(
@@ -308,7 +261,7 @@ def _validate_document(
             f"found {type(data).__name__}",
         )
         return None
-    secret_locs = _scan_secrets(file, data, out) if _may_hold_secret(file.text) else set()
+    secret_locs = _scan_secrets(file, data, out) if may_hold_secret(file.text) else set()
     kind = data.get("kind")
     if kind is None:
         out.add(file, (), f"missing 'kind'; add kind: {expected_kind}", key=True)
@@ -339,8 +292,8 @@ def _validate_document(
 
 
 def _where_kind_goes(kind: str) -> str:
-    if kind in _KIND_FOLDER:
-        return f" (a {kind} goes in clusters/<cluster>/{_KIND_FOLDER[kind]}/)"
+    if kind in KIND_FOLDER:
+        return f" (a {kind} goes in clusters/<cluster>/{KIND_FOLDER[kind]}/)"
     return ""
 
 
@@ -454,8 +407,7 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
         if isinstance(node, dict):
             for key, value in node.items():
                 here = (*loc, key)
-                normalized = str(key).lower().replace("_", "").replace("-", "")
-                if normalized in _SECRET_KEYS and not isinstance(value, dict | list):
+                if normalize_key(str(key)) in SECRET_KEYS and not isinstance(value, dict | list):
                     if value not in (None, ""):
                         found.add(here)
                         out.add(file, here, f"plaintext secret in desired YAML; {fix}", key=True)
@@ -464,7 +416,7 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 walk(value, (*loc, index))
-        elif isinstance(node, str) and _SECRET_VALUE.search(node):
+        elif isinstance(node, str) and SECRET_VALUE.search(node):
             found.add(loc)
             out.add(
                 file, loc, f"value looks like a secret (private key, token or password hash); {fix}"

@@ -12,10 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proxgit.git.history import History
-
-CONFIG_FILE = "proxgit.yaml"
-DESIRED_ROOTS = ("clusters", "deletions")
-YAML_SUFFIXES = (".yaml", ".yml")
+from proxgit.layout import CONFIG_FILE, DESIRED_ROOTS, YAML_SUFFIXES
 
 
 def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:

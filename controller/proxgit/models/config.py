@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from proxgit.layout import DEFAULT_ALLOWED_SIGNERS
 from proxgit.models.base import Bool, ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
-DEFAULT_ALLOWED_SIGNERS = ".proxgit/allowed_signers"
 URL_PATTERN = r"^https?://[^\s/]+(:\d+)?/?$"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -7,11 +7,11 @@ declares are reported as unmanaged and never touched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxgit.layout import deletion_request_path
 from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
@@ -44,8 +44,7 @@ from proxgit.proxmox.fields import EXTRA, absent_value, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
-
-_SECRETISH = re.compile(r"(?i)(password|passwd|secret|token)\s*[:=]\s*\S{4,}")
+from proxgit.secrets import SECRETISH_TEXT
 
 
 @dataclass(frozen=True)
@@ -317,7 +316,7 @@ def _plan_cluster(
             Finding(
                 code="deletion-needs-approval",
                 message="merging opens a "
-                f"deletion request (deletions/{cluster.name}-{vmid}.yaml); "
+                f"deletion request ({deletion_request_path(cluster.name, vmid)}); "
                 "a second person's approval commit destroys the guest",
             )
         )
@@ -775,7 +774,7 @@ def _check_permission(change: GuestChange, config: Config, actor: list[str] | No
 
 def _secret_warnings(change: GuestChange, guest: DesiredGuest) -> None:
     description = guest.document.spec.description or ""
-    if _SECRETISH.search(description):
+    if SECRETISH_TEXT.search(description):
         change.warnings.append(
             Finding(
                 code="plaintext-secret",

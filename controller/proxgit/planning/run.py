@@ -15,6 +15,7 @@ from typing import Any
 
 from proxgit.errors import ConfigError, ProxgitError
 from proxgit.git import GitRepository, History
+from proxgit.layout import CONFIG_FILE, DESIRED_ROOTS, applied_ref, cluster_of
 from proxgit.loading import (
     DesiredState,
     load_directory,
@@ -22,7 +23,7 @@ from proxgit.loading import (
     load_revision,
     load_revision_against,
 )
-from proxgit.loading.sources import CONFIG_FILE, changed_paths
+from proxgit.loading.sources import changed_paths
 from proxgit.pauses import gc_paused
 from proxgit.planning.plan import Finding, Plan
 from proxgit.planning.planner import build_plan, heal_all, reads_for
@@ -30,8 +31,6 @@ from proxgit.planning.security import missing_secrets, security_findings
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory, read_live_state
-
-APPLIED_REF = "refs/proxgit/applied/{cluster}"  # the last revision applied to a cluster
 
 
 @dataclass
@@ -195,7 +194,7 @@ def _early_listings(
         config = load_files([(CONFIG_FILE, text)]).config
     except ProxgitError:
         return None
-    touched = {p.split("/")[1] for p in paths if p.startswith("clusters/") and p.count("/") >= 2}
+    touched = {c for c in map(cluster_of, paths) if c is not None}
     names = sorted(touched & set(config.spec.clusters))
     if not names:
         return None
@@ -236,13 +235,13 @@ def _security(
 def last_applied(repo: Path, clusters: Iterable[str]) -> str | None:
     """The revision last applied to every one of ``clusters``; None when they differ."""
     git = GitRepository(repo)
-    shas = {git.read_remote_ref(APPLIED_REF.format(cluster=name)) for name in clusters}
+    shas = {git.read_remote_ref(applied_ref(name)) for name in clusters}
     if len(shas) != 1 or None in shas:
         return None
     sha = shas.pop()
     assert sha is not None
     if History(repo).try_resolve(sha) is None:
-        git.fetch(f"+{APPLIED_REF.format(cluster='*')}:{APPLIED_REF.format(cluster='*')}")
+        git.fetch(f"+{applied_ref('*')}:{applied_ref('*')}")
     return sha
 
 
@@ -256,4 +255,4 @@ def _head_sha(repo: Path) -> str | None:
     head = history.try_resolve("HEAD")
     if head is None:
         return None
-    return f"{head}+dirty" if history.dirty(("proxgit.yaml", "clusters", "deletions")) else head
+    return f"{head}+dirty" if history.dirty((CONFIG_FILE, *DESIRED_ROOTS)) else head

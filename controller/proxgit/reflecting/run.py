@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxgit.errors import ConfigError
 from proxgit.git import GitRepository, commit_identity
+from proxgit.layout import SNAPSHOT_DIR
 from proxgit.loading import load_directory
 from proxgit.models.config import Config
 from proxgit.planning.drift import DriftKind
@@ -27,7 +28,7 @@ from proxgit.planning.planner import compute_drift
 from proxgit.proxmox.live import LiveState
 from proxgit.proxmox.reading import ClientFactory, client_factory
 from proxgit.reflecting.reading import ClusterReading, read_cluster_snapshot
-from proxgit.reflecting.snapshot import SNAPSHOT_DIR, build_cluster_snapshot, vmid_of
+from proxgit.reflecting.snapshot import build_cluster_snapshot, vmid_of
 from proxgit.reflecting.summary import ClusterChanges, commit_message, compare
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ Every file is a pure function of the reading: keys and lists sorted, sizes in
 one notation, no clock. Usage figures that move all the time (CPU load,
 memory in use, uptime, I/O counters) are left out; storage usage is rounded to
 0.1 GiB. So an unchanged cluster gives byte-identical files and no commit.
-Every value passes through the :class:`~proxgit.reflecting.scrubbing.Scrubber`.
+Every value passes through the :class:`~proxgit.secrets.Scrubber`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from proxgit.loading import DesiredState
 from proxgit.planning.drift import DriftKind, DriftReport
 from proxgit.proxmox.live import LiveGuest
 from proxgit.reflecting.reading import ClusterReading, GuestExtras
-from proxgit.reflecting.scrubbing import Scrubber
 from proxgit.reflecting.yamlwrite import dump, size_text, usage_text
+from proxgit.secrets import Scrubber
 
-SNAPSHOT_DIR = "snapshot"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GUEST_FILE = re.compile(r"^guests/(\d+)-[^/]*\.yaml$")
 

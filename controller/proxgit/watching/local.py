@@ -22,7 +22,7 @@ from typing import Any
 from watchfiles import Change, watch
 
 from proxgit.errors import ProxgitError
-from proxgit.loading.sources import CONFIG_FILE, DESIRED_ROOTS, YAML_SUFFIXES
+from proxgit.layout import CONFIG_FILE, DESIRED_ROOTS, YAML_SUFFIXES
 
 #: ANSI: cursor home, clear screen, clear scrollback.
 CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"

@@ -25,6 +25,7 @@ from proxgit import observe
 from proxgit.applying.results import RunState
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
+from proxgit.layout import CONFIG_FILE
 from proxgit.outcomes import Outcome
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
@@ -172,8 +173,8 @@ class Watcher:
         try:
             from proxgit.loading import load_files
 
-            config = (repo.path / "proxgit.yaml").read_text(encoding="utf-8")
-            return commit_identity(load_files([("proxgit.yaml", config)]).config, repo.path)
+            config = (repo.path / CONFIG_FILE).read_text(encoding="utf-8")
+            return commit_identity(load_files([(CONFIG_FILE, config)]).config, repo.path)
         except (OSError, ProxgitError):
             return None
 
