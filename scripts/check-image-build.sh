@@ -92,7 +92,7 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
 text = zipfile.ZipFile(sys.argv[1]).read(meta).decode()
 problems = []
-for needed in ("proxgit/py.typed", "proxgit/cli.py", "proxgit/watching/endpoints.py",
+for needed in ("proxgit/py.typed", "proxgit/cli/__init__.py", "proxgit/watching/endpoints.py",
                "proxgit/example_repo/proxgit.yaml", "proxgit/example_repo/.gitlab-ci.yml"):
     if needed not in names:
         problems.append(f"wheel lacks {needed}")

@@ -72,7 +72,7 @@ if any(n.startswith(("tests/", "bench/", "example-repo/")) for n in names):
 members = tarfile.open(sdist).getnames()
 root = members[0].split("/")[0]
 for needed in ("example-repo/proxgit.yaml", "example-repo/.gitlab-ci.yml", "schemas/config.schema.json",
-               "setup.py", "pyproject.toml", "controller/proxgit/cli.py"):
+               "setup.py", "pyproject.toml", "controller/proxgit/cli/__init__.py"):
     if f"{root}/{needed}" not in members:
         problems.append(f"sdist lacks {needed}")
 if problems:
