@@ -22,6 +22,7 @@ from proxgit.identity.authority import Authority, PullRequestSource, check_pinne
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
 from proxgit.models.config import IdentityMode
+from proxgit.models.deletion import DeletionState
 from proxgit.models.people import Who
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -193,7 +194,7 @@ def open_request(
             "snapshot": guest_snapshot(client, live),
             "approve": False,
         },
-        "status": {"state": "open"},
+        "status": {"state": DeletionState.open.value},
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_request(document), encoding="utf-8")

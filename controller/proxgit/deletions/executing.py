@@ -214,7 +214,7 @@ def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenR
                 "vmid": trusted.spec.guest.vmid if trusted else None,
                 "requester": decision.requester.label if decision.requester else None,
                 "expires": trusted.spec.expires_at.isoformat() if trusted else None,
-                "state": decision.state,
+                "state": decision.state.value,
                 "approver": decision.approver.label if decision.approver else None,
                 "reasons": decision.reasons,
             }
