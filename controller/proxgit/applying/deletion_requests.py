@@ -22,6 +22,7 @@ from proxgit.layout import deletion_request_name, deletion_request_path
 from proxgit.loading import DesiredGuest
 from proxgit.models import Config
 from proxgit.models.config import IdentityMode
+from proxgit.models.deletion import DeletionState
 from proxgit.models.people import Who
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -185,7 +186,7 @@ def open_request(
             "snapshot": guest_snapshot(client, live),
             "approve": False,
         },
-        "status": {"state": "open"},
+        "status": {"state": DeletionState.open.value},
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_request(document), encoding="utf-8")

@@ -192,19 +192,19 @@ class GuestExecutor:
         node = spec.node
         password = self._password(document)
         if isinstance(document, VirtualMachine):
-            assert isinstance(spec, VirtualMachineSpec)
+            vm = document.spec
             kind = "qemu"
             params = qemu_config_params(document, password=password)
-            if spec.clone is not None:
+            if vm.clone is not None:
                 self._clone(document, live_templates)
                 self._configure_clone(document, params)
             else:
-                if spec.pool:
-                    params["pool"] = spec.pool
-                drive = cloudinit_drive(spec)
+                if vm.pool:
+                    params["pool"] = vm.pool
+                drive = cloudinit_drive(vm)
                 if drive is not None:
                     params.setdefault(*drive)
-                efidisk = auto_efidisk(spec)
+                efidisk = auto_efidisk(vm)
                 if efidisk is not None:
                     params.setdefault("efidisk0", efidisk)
                 self._wait(

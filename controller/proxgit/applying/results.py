@@ -11,15 +11,34 @@ from proxgit.outcomes import Gate, Outcome
 
 
 class GuestState(StrEnum):
+    """How one guest of an apply ended; the value is what the journal and metrics record."""
+
     succeeded = "succeeded"
     failed = "failed"
-    skipped = "skipped"
-    refused = "refused"
-    pending_restart = "pending-restart"
-    deletion_pending = "deletion-pending"
+    skipped = "skipped"  # left alone on purpose (restartPolicy: Never, request not opened)
+    refused = "refused"  # the permission policy refused the change
+    pending_restart = "pending-restart"  # applied; waits for the guest to restart
+    deletion_pending = "deletion-pending"  # a deletion request was opened instead
+
+    @property
+    def outcome(self) -> Outcome:
+        """The one mapping to :class:`Outcome`; see ``_GUEST_OUTCOMES``."""
+        return _GUEST_OUTCOMES[self]
+
+
+_GUEST_OUTCOMES = {
+    GuestState.succeeded: Outcome.ok,
+    GuestState.failed: Outcome.failed,
+    GuestState.skipped: Outcome.ok,
+    GuestState.refused: Outcome.refused,
+    GuestState.pending_restart: Outcome.ok,
+    GuestState.deletion_pending: Outcome.ok,
+}
 
 
 class RunState(StrEnum):
+    """How an apply of one cluster (or the whole run) ended."""
+
     succeeded = "succeeded"
     partial = "partial"
     failed = "failed"
@@ -28,6 +47,7 @@ class RunState(StrEnum):
 
     @property
     def outcome(self) -> Outcome:
+        """The one mapping to :class:`Outcome`; see ``_RUN_OUTCOMES``."""
         return _RUN_OUTCOMES[self]
 
 
@@ -88,9 +108,9 @@ class ApplyRun(BaseModel):
 
     def conclude(self) -> RunState:
         states = [r.state for r in self.results]
-        failed = sum(1 for s in states if s == GuestState.failed)
-        done = sum(1 for s in states if s != GuestState.failed)
-        if any(c.state == RunState.refused for c in self.clusters) and not states:
+        failed = sum(1 for s in states if s.outcome is Outcome.failed)
+        done = len(states) - failed
+        if any(c.state is RunState.refused for c in self.clusters) and not states:
             self.state = RunState.refused
         elif failed and not done:
             self.state = RunState.failed

@@ -574,7 +574,7 @@ def _record(
             "in time); the applied revision was not moved"
         )
         return
-    if outcome.state in (RunState.succeeded, RunState.noop):
+    if outcome.state.outcome is Outcome.ok:
         try:
             _advance_applied(repo, outcome.cluster, revision, outcome.base_revision)
         except ProxgitError as err:

@@ -123,15 +123,19 @@ def apply(
     if received:
         sys.exit(130 if signal.SIGINT in received else 143)
     # Rejected and expired deletion requests are carried out on every apply too.
-    from proxgit.deletions.executing import process_requests
+    from proxgit.deletions.executing import RequestState, process_requests
 
     requests = process_requests(
         repo, execute=False, push=push, lock_wait=lock_timeout, clusters=clusters or None
     )
     for decided in requests.outcomes:
-        if decided.state in ("rejected", "expired") and output != "json" and not quiet:
+        if (
+            decided.state in (RequestState.rejected, RequestState.expired)
+            and output != "json"
+            and not quiet
+        ):
             click.echo(
-                f"deletion request {decided.name}: {decided.state}; guest untagged and "
+                f"deletion request {decided.name}: {decided.state.value}; guest untagged and "
                 "request archived"
             )
     finish(run.outcome)

@@ -102,11 +102,7 @@ def deletions_execute(
     with progress_view(verbose, quiet):
         run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
     if quiet:
-        counts: dict[str, int] = {}
-        for outcome in run.outcomes:
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        click.echo(f"deletions: {summary or 'no open deletion requests'}")
+        click.echo(f"deletions: {run.summary() or 'no open deletion requests'}")
         finish(run.outcome)
     shown: set[str] = set()
     for outcome in run.outcomes:
@@ -115,7 +111,7 @@ def deletions_execute(
                 shown.add(line)
                 click.echo(f"warning: {line}")
     for outcome in run.outcomes:
-        click.echo(f"{outcome.state:<9} {outcome.name}: {outcome.message}")
+        click.echo(f"{outcome.state.value:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
     finish(run.outcome)

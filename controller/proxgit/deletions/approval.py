@@ -37,8 +37,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -59,7 +60,16 @@ from proxgit.models.deletion import DeletionRequest
 from proxgit.models.people import Who, roles_granting
 from proxgit.yamlio import parse_document
 
-DecisionState = Literal["pending", "approved", "rejected", "expired", "refused"]
+
+class DecisionState(StrEnum):
+    """What a request's history amounts to; only ``approved`` authorises a destroy."""
+
+    pending = "pending"  # waiting for a second person's decision
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+    refused = "refused"  # the history does not count (untrusted, tampered, invalid)
+
 
 _DECISION_FIELDS = ("approve", "reject")
 _MAX_LISTED_FIELDS = 6
@@ -71,7 +81,7 @@ REQUEST_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*-\d+$")
 class Decision:
     """What a deletion request's history amounts to at one revision.
 
-    Only ``state == "approved"`` authorises a destroy. ``request`` is the
+    Only ``DecisionState.approved`` authorises a destroy. ``request`` is the
     request as proxgit signed it when it opened it (act on its ``spec.guest``,
     never on the current file); ``rules`` the rules it opened under.
     """
@@ -89,7 +99,7 @@ class Decision:
 
     @property
     def approved(self) -> bool:
-        return self.state == "approved"
+        return self.state is DecisionState.approved
 
 
 @dataclass(frozen=True)
@@ -261,7 +271,7 @@ class _Decider:
         try:
             self._establish(head, current_version)
         except _Refusal as refusal:
-            return self._decision("refused", [str(refusal)])
+            return self._decision(DecisionState.refused, [str(refusal)])
         assert self.request is not None and self.rules is not None and self.opening
         request, rules = self.request, self.rules
         if rules.mode == IdentityMode.git_author:
@@ -299,7 +309,7 @@ class _Decider:
                 return self._settle(problems, expired, expires_at)
             assert self.requester is not None
             return self._decision(
-                "pending",
+                DecisionState.pending,
                 [
                     f"{self.path} waits for approval: someone with approve_deletion other "
                     f"than {self.requester.label} approves before {stamp(expires_at)}"
@@ -526,9 +536,9 @@ class _Decider:
         if expired or late:
             return self._settle(problems, True, expires_at, commit, approver)
         if problems:
-            return self._decision("refused", problems, commit, approver)
+            return self._decision(DecisionState.refused, problems, commit, approver)
         return self._decision(
-            "approved",
+            DecisionState.approved,
             [f"{self.path} approved by {approver.label if approver else '?'} ({via})"],
             commit,
             approver,
@@ -571,7 +581,7 @@ class _Decider:
             return self._settle(problems, expired, expires_at, commit)
         assert decider is not None
         return self._decision(
-            "rejected",
+            DecisionState.rejected,
             [f"{self.path} rejected by {decider.label} ({via}): {reason.strip()}"],
             commit,
             decider,
@@ -590,9 +600,9 @@ class _Decider:
     ) -> Decision:
         if expired:
             return self._decision(
-                "expired", [self._expired_line(expires_at), *problems], commit, who
+                DecisionState.expired, [self._expired_line(expires_at), *problems], commit, who
             )
-        return self._decision("refused", problems, commit, who)
+        return self._decision(DecisionState.refused, problems, commit, who)
 
     def _decision(
         self,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from proxgit.deletions.approval import REQUEST_NAME
+from proxgit.deletions.approval import REQUEST_NAME, DecisionState
 from proxgit.deletions.executing import decide
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository
@@ -98,9 +98,9 @@ def decide_locally(
         raise GateRefused(
             f"{verb} not committed: {'; '.join(decision.reasons)}", gate=Gate.four_eyes
         )
-    if decision.state not in ("pending",) and approve:
+    if decision.state is not DecisionState.pending and approve:
         raise GateRefused(
-            f"{verb} not committed: {request_id} is {decision.state}"
+            f"{verb} not committed: {request_id} is {decision.state.value}"
             f"{': ' + '; '.join(decision.reasons) if decision.reasons else ''}",
             gate=Gate.four_eyes,
         )

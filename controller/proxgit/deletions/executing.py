@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,14 @@ from proxgit import observe
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
 from proxgit.applying.run import check_apply_gate, load_gated
-from proxgit.deletions.approval import Decision, ProxgitKey, decide_request
+from proxgit.deletions.approval import Decision, DecisionState, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History, commit_identity, public_key_of
 from proxgit.identity.authority import forge_source
 from proxgit.layout import ARCHIVE_DIR, DELETIONS_DIR, applied_ref, archive_path, seen_ref
 from proxgit.loading import DesiredState, load_revision
 from proxgit.models.config import CommitIdentity, Config
-from proxgit.models.deletion import DeletionRequest
+from proxgit.models.deletion import DeletionRequest, DeletionState
 from proxgit.outcomes import Gate, Outcome, worst
 from proxgit.proxmox.client import ProxmoxClient
 from proxgit.proxmox.live import LiveGuest
@@ -52,12 +53,56 @@ from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
 ClientMaker = Callable[[str], ProxmoxClient]
 
 
+class RequestState(StrEnum):
+    """Where one request stands after a run; the value is what journals and archives record."""
+
+    pending = "pending"  # waiting for a decision, or approved and waiting for execute
+    approved = "approved"  # approved and rederived; only while the run carries it out
+    refused = "refused"  # the decision or the rederivation does not count: nothing done
+    executed = "executed"  # the guest is destroyed (or was already gone)
+    rejected = "rejected"
+    expired = "expired"
+    withdrawn = "withdrawn"  # the guest is declared again
+    blocked = "blocked"  # a gate or an error stopped it; it stays open
+
+    @property
+    def outcome(self) -> Outcome:
+        """The one mapping to :class:`Outcome` (a gated ``blocked`` is refused, see below)."""
+        return _REQUEST_OUTCOMES[self]
+
+    @property
+    def settled(self) -> bool:
+        """The request is closed by this run and no longer waits for anything."""
+        return self in (RequestState.executed, RequestState.rejected, RequestState.expired)
+
+
+_REQUEST_OUTCOMES = {
+    RequestState.pending: Outcome.ok,
+    RequestState.approved: Outcome.ok,
+    RequestState.refused: Outcome.refused,
+    RequestState.executed: Outcome.ok,
+    RequestState.rejected: Outcome.ok,
+    RequestState.expired: Outcome.ok,
+    RequestState.withdrawn: Outcome.ok,
+    RequestState.blocked: Outcome.failed,
+}
+
+# A decision is where each request starts; the run may move it on from there.
+_DECIDED = {
+    DecisionState.pending: RequestState.pending,
+    DecisionState.approved: RequestState.approved,
+    DecisionState.rejected: RequestState.rejected,
+    DecisionState.expired: RequestState.expired,
+    DecisionState.refused: RequestState.refused,
+}
+
+
 @dataclass
 class RequestOutcome:
     name: str
     cluster: str
     vmid: int
-    state: str  # pending | refused | executed | rejected | expired | withdrawn | blocked
+    state: RequestState
     message: str
     warnings: list[str] = field(default_factory=list)
     upids: list[str] = field(default_factory=list)
@@ -70,9 +115,10 @@ class RequestOutcome:
 
     @property
     def outcome(self) -> Outcome:
-        if self.state == "blocked":
-            return Outcome.refused if self.gated else Outcome.failed
-        return Outcome.refused if self.state == "refused" else Outcome.ok
+        """``state.outcome``, except that a request a gate keeps blocked is refused (exit 3)."""
+        if self.state is RequestState.blocked and self.gated:
+            return Outcome.refused
+        return self.state.outcome
 
 
 @dataclass
@@ -82,11 +128,18 @@ class DeletionsRun:
 
     @property
     def failed(self) -> bool:
-        return any(o.state == "blocked" for o in self.outcomes)
+        return any(o.state is RequestState.blocked for o in self.outcomes)
 
     @property
     def outcome(self) -> Outcome:
         return worst(o.outcome for o in self.outcomes)
+
+    def summary(self) -> str:
+        """How many requests ended in each state, e.g. ``1 executed, 2 pending``."""
+        counts: dict[RequestState, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        return ", ".join(f"{n} {state.value}" for state, n in sorted(counts.items()))
 
 
 def proxgit_key(config: Config, repo_root: Path, revision: str = "HEAD") -> ProxgitKey:
@@ -146,7 +199,7 @@ def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenR
     found = OpenRequests()
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
-        if str(request.status.state) != "open":
+        if request.status.state != DeletionState.open:
             continue
         decision = decide(repo_root, path, state.config, now=moment)
         trusted = decision.request
@@ -159,7 +212,7 @@ def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenR
                 "vmid": trusted.spec.guest.vmid if trusted else None,
                 "requester": decision.requester.label if decision.requester else None,
                 "expires": trusted.spec.expires_at.isoformat() if trusted else None,
-                "state": decision.state,
+                "state": decision.state.value,
                 "approver": decision.approver.label if decision.approver else None,
                 "reasons": decision.reasons,
             }
@@ -201,7 +254,7 @@ def process_requests(
     history = History(repo.path)
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
-        if str(request.status.state) != "open":
+        if request.status.state != DeletionState.open:
             continue
         if shard is not None and request.metadata.cluster not in shard:
             continue  # another pod's cluster: not ours to lock or decide
@@ -218,34 +271,44 @@ def process_requests(
         cluster = trusted.spec.guest.cluster if trusted else request.metadata.cluster
         vmid = trusted.spec.guest.vmid if trusted else request.spec.guest.vmid
         outcome = RequestOutcome(
-            name, cluster, vmid, decision.state, "; ".join(decision.reasons), decision.warnings
+            name,
+            cluster,
+            vmid,
+            _DECIDED[decision.state],
+            "; ".join(decision.reasons),
+            decision.warnings,
         )
         run.outcomes.append(outcome)
-        if trusted is None or (decision.state == "refused" and (cluster, vmid) not in state.guests):
+        if trusted is None or (
+            decision.state is DecisionState.refused and (cluster, vmid) not in state.guests
+        ):
             continue
         redeclared = state.guests.get((cluster, vmid))
         if redeclared is not None:
             removed = history.commit_named(trusted.spec.removed_in)
             again = history.addition_of(redeclared.path, revision, since=removed)
-            outcome.state = "withdrawn"
+            outcome.state = RequestState.withdrawn
             outcome.withdrawn_in = again.sha if again else revision
             outcome.message = (
                 f"{redeclared.path} declares vmid {vmid} again"
                 f"{f' (in {again.sha[:12]})' if again else ''}; the request is withdrawn, "
                 "nothing destroyed"
             )
-        elif decision.state == "pending":
+        elif decision.state is DecisionState.pending:
             continue
-        elif decision.state == "approved" and not execute:
-            outcome.state, outcome.message = "pending", "approved; waiting for deletions execute"
+        elif decision.state is DecisionState.approved and not execute:
+            outcome.state, outcome.message = (
+                RequestState.pending,
+                "approved; waiting for deletions execute",
+            )
             continue
-        elif decision.state == "approved":
+        elif decision.state is DecisionState.approved:
             problem = _rederive(history, state, trusted, revision, repo)
             if problem is not None:
-                outcome.state, outcome.message = "refused", problem
+                outcome.state, outcome.message = RequestState.refused, problem
                 continue
         name_of = trusted.spec.guest.name
-        observe.guest(cluster, name_of, vmid, "running", outcome.state)
+        observe.guest(cluster, name_of, vmid, "running", outcome.state.value)
         try:
             _gates(state, cluster, outcome.state)
             with (
@@ -257,28 +320,26 @@ def process_requests(
                 if not live.reachable:
                     raise ProxgitError(live.error or f"cluster '{cluster}': not read")
                 guest = live.guests.get(vmid)
-                if outcome.state == "approved":
+                if outcome.state is RequestState.approved:
                     outcome.state, outcome.message, outcome.upids = _destroy(client, trusted, guest)
                 else:
                     _untag(client, guest, trusted)
                     outcome.message = outcome.message or f"request {decision.state}"
         except GateRefused as err:
-            outcome.state, outcome.message = "blocked", err.message
+            outcome.state, outcome.message = RequestState.blocked, err.message
             outcome.gate = err.gate or Gate.apply_enabled
-            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
+            observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
             continue
         except ProxgitError as err:
-            outcome.state, outcome.message = "blocked", err.message
-            observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
+            outcome.state, outcome.message = RequestState.blocked, err.message
+            observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
             continue
-        observe.guest(cluster, name_of, vmid, outcome.state, outcome.message)
+        observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
         written += _archive(repo, path, trusted, outcome, decision, moment)
     if written:
-        counts: dict[str, int] = {}
-        for outcome in run.outcomes:
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        run.commit = repo.commit_paths([DELETIONS_DIR], f"proxgit deletions: {summary}", identity)
+        run.commit = repo.commit_paths(
+            [DELETIONS_DIR], f"proxgit deletions: {run.summary()}", identity
+        )
         if push and run.commit:
             repo.push_branch(config.spec.main_branch)
     return run
@@ -335,11 +396,11 @@ def _rederive(
     return None
 
 
-def _gates(state: DesiredState, cluster: str, what: str) -> None:
+def _gates(state: DesiredState, cluster: str, what: RequestState) -> None:
     """Every deletion-side write passes the same gates as apply, in the same order."""
     check_apply_gate(state)
     if not state.config.spec.clusters[cluster].allow_writes:
-        verb = "nothing destroyed" if what == "approved" else "the guest stays tagged"
+        verb = "nothing destroyed" if what is RequestState.approved else "the guest stays tagged"
         raise GateRefused(
             f"refused by gate allowWrites: cluster '{cluster}' has allowWrites: false; {verb}",
             gate=Gate.allow_writes,
@@ -375,9 +436,13 @@ def same_guest(request: DeletionRequest, guest: LiveGuest) -> str | None:
 
 def _destroy(
     client: ProxmoxClient, request: DeletionRequest, guest: LiveGuest | None
-) -> tuple[str, str, list[str]]:
+) -> tuple[RequestState, str, list[str]]:
     if guest is None:
-        return "executed", "guest already gone (destroyed by an earlier run); archived", []
+        return (
+            RequestState.executed,
+            "guest already gone (destroyed by an earlier run); archived",
+            [],
+        )
     reason = same_guest(request, guest)
     if reason:
         raise ProxgitError(reason)
@@ -403,7 +468,11 @@ def _destroy(
     upid = client.delete(path, **params)
     upids.append(str(upid))
     _wait(client, guest.node, upid, "destroy")
-    return "executed", f"destroyed {guest.kind} '{guest.name}' (vmid {guest.vmid})", upids
+    return (
+        RequestState.executed,
+        f"destroyed {guest.kind} '{guest.name}' (vmid {guest.vmid})",
+        upids,
+    )
 
 
 def _wait(client: ProxmoxClient, node: str, upid: Any, what: str) -> None:
@@ -440,12 +509,12 @@ def _archive(
 ) -> list[str]:
     data = request.model_dump(mode="json", by_alias=True, exclude_none=True)
     status: dict[str, Any] = {
-        "state": outcome.state,
+        "state": outcome.state.value,
         "message": outcome.message,
         "decidedAt": moment.isoformat(timespec="seconds"),
     }
     approver = decision.approver
-    if approver is not None and outcome.state != "withdrawn":
+    if approver is not None and outcome.state is not RequestState.withdrawn:
         status["approvedBy"] = {
             k: v
             for k, v in {
@@ -455,7 +524,7 @@ def _archive(
             }.items()
             if v
         }
-    if decision.approval_commit and outcome.state != "withdrawn":
+    if decision.approval_commit and outcome.state is not RequestState.withdrawn:
         status["approvalCommit"] = decision.approval_commit
     if outcome.withdrawn_in:
         status["withdrawnIn"] = outcome.withdrawn_in

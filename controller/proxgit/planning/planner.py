@@ -14,6 +14,7 @@ from typing import Any
 from proxgit.layout import deletion_request_path
 from proxgit.loading import DesiredGuest, DesiredState
 from proxgit.models import Config, Container, Permission, VirtualMachine, format_size
+from proxgit.models.deletion import DeletionState
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.models.people import resolve, roles_granting
 from proxgit.pauses import gc_paused
@@ -187,7 +188,7 @@ def _plan_cluster(
     requested = {
         request.spec.guest.vmid
         for _path, request in head.deletion_requests.values()
-        if str(request.status.state) == "open" and request.spec.guest.cluster == cluster.name
+        if request.status.state == DeletionState.open and request.spec.guest.cluster == cluster.name
     }
     declared = {vmid: g for (c, vmid), g in head.guests.items() if c == cluster.name}
     before = {

@@ -45,12 +45,14 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from proxgit.applying.results import GuestState
 from proxgit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Per-guest outcomes of an apply, the values of ``proxgit_guest_results_total{state}``.
-GUEST_STATES = ("succeeded", "failed", "skipped", "pending-restart", "deletion-pending")
+#: Per-guest outcomes of an apply, the values of ``proxgit_guest_results_total{state}``:
+#: the apply's own vocabulary, except ``refused`` (a policy refusal), which has no series.
+GUEST_STATES = tuple(s.value for s in GuestState)
 
 #: Loop iterations range from a no-op fetch (well under a second) to a large
 #: apply with full clones (many minutes).

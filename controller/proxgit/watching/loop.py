@@ -207,7 +207,7 @@ class Watcher:
                 if result.cluster == outcome.cluster:
                     states[result.state.value] = states.get(result.state.value, 0) + 1
             self.metrics.record_apply(outcome.cluster, outcome.state.value, states)
-            if outcome.state.value in ("succeeded", "noop"):
+            if outcome.state.outcome is Outcome.ok:
                 self.metrics.set_last_applied(outcome.cluster, run.revision)
         if run.results:
             self.log(f"watch: applied {run.revision[:12]}: {run.state.value}")
@@ -217,7 +217,7 @@ class Watcher:
             raise ProxgitError(f"apply {run.state.value}{': ' + detail if detail else ''}")
 
     def deletions(self) -> None:
-        from proxgit.deletions.executing import process_requests
+        from proxgit.deletions.executing import RequestState, process_requests
 
         run = process_requests(
             self.options.workdir,
@@ -227,14 +227,16 @@ class Watcher:
             clusters=self.options.clusters,
         )
         for outcome in run.outcomes:
-            if outcome.state not in ("pending",):
-                self.log(f"watch: deletion {outcome.name}: {outcome.state}: {outcome.message}")
+            if outcome.state is not RequestState.pending:
+                self.log(
+                    f"watch: deletion {outcome.name}: {outcome.state.value}: {outcome.message}"
+                )
         # Open requests left after this run wait for a decision. Counted from the run
         # itself: loading the whole desired tree again costs seconds on large estates.
         waiting = dict.fromkeys([*(self.options.clusters or ()), *self.reported_pending], 0)
         for outcome in run.outcomes:
             waiting.setdefault(outcome.cluster, 0)
-            if outcome.state not in ("executed", "rejected", "expired"):
+            if not outcome.state.settled:
                 waiting[outcome.cluster] += 1
         for cluster, count in waiting.items():
             self.metrics.set_pending_deletions(cluster, count)
