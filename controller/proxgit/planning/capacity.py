@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from proxgit.loading import DesiredState
 from proxgit.models.base import parse_size
@@ -389,60 +390,80 @@ def _check_nodes(
             mem_after = sum(f.counted_memory for f in will)
             ballooned = sorted(f.name for f in will if f.ballooned)
             detail = f"balloon minimum used for {_names(ballooned)}" if ballooned else None
-            if mem_before != mem_after:
-                over = mem_after * 100 > settings.memory_percent * node.maxmem
-                plan.capacity.append(
-                    CapacityUse(
-                        cluster=cluster.name,
-                        node=name,
-                        resource="memory",
-                        before=mem_before,
-                        after=mem_after,
-                        limit=node.maxmem,
-                        percent=_percent(mem_after, node.maxmem),
-                        threshold=settings.memory_percent,
-                        over=over,
-                        detail=detail,
-                    )
+            use = _node_use(
+                plan,
+                cluster,
+                name,
+                "memory",
+                mem_before,
+                mem_after,
+                node.maxmem,
+                settings.memory_percent,
+                detail,
+            )
+            if use is not None and use.over and mem_after > mem_before:
+                _finding(
+                    plan,
+                    code_kind,
+                    "memory-overcommit",
+                    f"node {name}{suffix}: the guests that will run need "
+                    f"{human_size(mem_after)} of memory, {use.percent:g} % of its "
+                    f"{human_size(node.maxmem)} (threshold {settings.memory_percent} %)"
+                    + (f"; {detail}" if detail else ""),
                 )
-                if over and mem_after > mem_before:
-                    _finding(
-                        plan,
-                        code_kind,
-                        "memory-overcommit",
-                        f"node {name}{suffix}: the guests that will run need "
-                        f"{human_size(mem_after)} of memory, "
-                        f"{_percent(mem_after, node.maxmem):g} % of its "
-                        f"{human_size(node.maxmem)} (threshold {settings.memory_percent} %)"
-                        + (f"; {detail}" if detail else ""),
-                    )
         if node.maxcpu:
             cpu_before = sum(f.vcpus for f in was)
             cpu_after = sum(f.vcpus for f in will)
-            if cpu_before != cpu_after:
-                over = cpu_after * 100 > settings.vcpu_percent * node.maxcpu
-                plan.capacity.append(
-                    CapacityUse(
-                        cluster=cluster.name,
-                        node=name,
-                        resource="vcpus",
-                        before=cpu_before,
-                        after=cpu_after,
-                        limit=node.maxcpu,
-                        percent=_percent(cpu_after, node.maxcpu),
-                        threshold=settings.vcpu_percent,
-                        over=over,
-                    )
+            use = _node_use(
+                plan,
+                cluster,
+                name,
+                "vcpus",
+                cpu_before,
+                cpu_after,
+                node.maxcpu,
+                settings.vcpu_percent,
+                None,
+            )
+            if use is not None and use.over and cpu_after > cpu_before:
+                _finding(
+                    plan,
+                    code_kind,
+                    "vcpu-overcommit",
+                    f"node {name}{suffix}: the guests that will run have {cpu_after} vCPUs "
+                    f"on {node.maxcpu} CPUs, {use.percent:g} % "
+                    f"(threshold {settings.vcpu_percent} %)",
                 )
-                if over and cpu_after > cpu_before:
-                    _finding(
-                        plan,
-                        code_kind,
-                        "vcpu-overcommit",
-                        f"node {name}{suffix}: the guests that will run have {cpu_after} vCPUs "
-                        f"on {node.maxcpu} CPUs, {_percent(cpu_after, node.maxcpu):g} % "
-                        f"(threshold {settings.vcpu_percent} %)",
-                    )
+
+
+def _node_use(
+    plan: Plan,
+    cluster: ClusterLive,
+    node: str,
+    resource: Literal["memory", "vcpus"],
+    before: int,
+    after: int,
+    limit: int,
+    threshold: int,
+    detail: str | None,
+) -> CapacityUse | None:
+    """One node resource's row in the plan's capacity section, when the change moves it."""
+    if before == after:
+        return None
+    use = CapacityUse(
+        cluster=cluster.name,
+        node=node,
+        resource=resource,
+        before=before,
+        after=after,
+        limit=limit,
+        percent=_percent(after, limit),
+        threshold=threshold,
+        over=after * 100 > threshold * limit,
+        detail=detail,
+    )
+    plan.capacity.append(use)
+    return use
 
 
 def _node_after(change: GuestChange, spec: Spec) -> str:
