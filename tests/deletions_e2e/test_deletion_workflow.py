@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -253,3 +254,91 @@ def test_a_shard_leaves_other_clusters_requests_alone(requested: GitRepo, pve: A
     assert run.outcomes == [] and run.commit is None
     assert len(pve.requests) == before  # not even a read of the lab cluster
     assert destroys(pve) == 0 and (requested.path / REQUEST).exists()
+
+
+# --- apply, then settle: one sequence for `proxgit apply` and the watch pod ---------------
+
+
+def watch_once(repo: GitRepo, workdir: Path) -> list[str]:
+    """One watch iteration on a fresh clone of ``repo``'s remote; the lines it logged."""
+    from proxgit.watching.loop import Watcher, WatchOptions
+
+    lines: list[str] = []
+    watcher = Watcher(
+        WatchOptions(workdir=workdir, url=str(repo.remote), listen=None, lock_wait=10),
+        log=lines.append,
+        log_error=lines.append,
+    )
+    watcher._ensure_clone()
+    ok = watcher.iterate(threading.Event())
+    return lines if ok else [*lines, "iteration failed"]
+
+
+def test_apply_settles_but_never_destroys_and_the_pod_destroys(
+    requested: GitRepo, pve: Any, tmp_path: Path
+) -> None:
+    edit_request(requested, CAROL, approve=True)
+    result = cli(requested, "apply")
+    assert result.exit_code == 0, result.output
+    assert destroys(pve) == 0 and (requested.path / REQUEST).exists()
+    lines = watch_once(requested, tmp_path / "pod")
+    assert destroys(pve) == 1, lines
+    assert "iteration failed" not in lines
+    assert any("deletion lab-101: executed" in line for line in lines), lines
+    requested.git("pull", "--quiet", "--rebase", "origin", "main")
+    assert not (requested.path / REQUEST).exists()
+
+
+@pytest.mark.parametrize("caller", ["apply", "watch"])
+def test_a_rejection_is_settled_by_apply_and_by_the_pod(
+    requested: GitRepo, pve: Any, tmp_path: Path, caller: str
+) -> None:
+    edit_request(requested, CAROL, reject={"reason": "still serving traffic"})
+    if caller == "apply":
+        result = cli(requested, "apply")
+        assert result.exit_code == 0, result.output
+        assert "deletion request lab-101: rejected" in result.output
+    else:
+        lines = watch_once(requested, tmp_path / "pod")
+        assert any("deletion lab-101: rejected" in line for line in lines), lines
+    assert destroys(pve) == 0
+    assert "proxgit-pending-deletion" not in str(pve.guest(101).config.get("tags", ""))
+
+
+@pytest.mark.parametrize("caller", ["apply", "watch"])
+def test_a_refused_revision_settles_nothing(
+    requested: GitRepo, pve: Any, fakepve_cafile: str, tmp_path: Path, caller: str
+) -> None:
+    edit_request(requested, CAROL, reject={"reason": "keep it"})
+    config = config_yaml(pve.url, fakepve_cafile).replace(
+        "confirm: allow-edit-and-add-actions", "confirm: yes please"
+    )
+    assert "confirm: yes please" in config
+    requested.commit({"proxgit.yaml": config}, "Break the confirm phrase", author=ALICE)
+    push(requested)
+    if caller == "apply":
+        result = cli(requested, "apply")
+        assert result.exit_code == 3, result.output
+        assert "deletion request" not in result.output
+    else:
+        lines = watch_once(requested, tmp_path / "pod")
+        assert any("deletion requests not settled" in line for line in lines), lines
+        # the reflect step fails on the same tree, as it should: one error, logged
+        assert lines[-1] == "iteration failed"
+    # the request stays open and the guest keeps its tag: the distrusted tree decided nothing
+    assert "proxgit-pending-deletion" in str(pve.guest(101).config.get("tags", ""))
+    remote_tree = requested.git("ls-tree", "-r", "--name-only", "origin/main")
+    assert REQUEST in remote_tree.split()
+
+
+def test_a_failed_apply_still_settles(requested: GitRepo, pve: Any) -> None:
+    edit_request(requested, CAROL, reject={"reason": "keep it"})
+    requested.commit(
+        {vm_path("db-01"): vm_yaml("db-01", 102, extra=WEB)}, "Add db-01", author=ALICE
+    )
+    push(requested)
+    pve.fail("POST", "/nodes/pve1/qemu", 500, "no space left on device")
+    result = cli(requested, "apply")
+    assert result.exit_code == 1, result.output
+    assert "deletion request lab-101: rejected" in result.output
+    assert "proxgit-pending-deletion" not in str(pve.guest(101).config.get("tags", ""))

@@ -58,7 +58,9 @@ def apply(
     import signal
     import threading
 
-    from proxgit.applying.run import ApplyOptions, apply_revision
+    from proxgit.applying.run import ApplyOptions
+    from proxgit.deletions.executing import RequestState
+    from proxgit.deletions.settling import apply_and_settle
 
     stop = threading.Event()
     received: list[int] = []
@@ -80,7 +82,7 @@ def apply(
     }
     try:
         with progress_view(verbose, quiet) as view:
-            run = apply_revision(
+            done = apply_and_settle(
                 repo,
                 ApplyOptions(
                     revision=revision,
@@ -92,10 +94,12 @@ def apply(
                     progress=view.note,
                     sync="all" if sync else None,
                 ),
+                destroy_approved=False,
             )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    run = done.apply
     if received and not run.interrupted:
         run.interrupted = True
     if output == "json":
@@ -122,13 +126,8 @@ def apply(
         )
     if received:
         sys.exit(130 if signal.SIGINT in received else 143)
-    # Rejected and expired deletion requests are carried out on every apply too.
-    from proxgit.deletions.executing import RequestState, process_requests
-
-    requests = process_requests(
-        repo, execute=False, push=push, lock_wait=lock_timeout, clusters=clusters or None
-    )
-    for decided in requests.outcomes:
+    # Rejected, expired and withdrawn deletion requests are carried out on every apply.
+    for decided in done.requests.outcomes if done.requests else ():
         if (
             decided.state in (RequestState.rejected, RequestState.expired)
             and output != "json"

@@ -1,8 +1,9 @@
 """``proxgit watch``: the long-running loop of the watch pod, like Argo CD or Flux.
 
 Each iteration: bring the clone up to date with the main branch; apply a new
-revision (every gate applies exactly as in CI); decide deletion requests
-(destroy approved ones, expire and reject the others); every
+revision and decide deletion requests, the sequence ``proxgit apply`` runs
+(``deletions/settling.py``; every gate applies exactly as in CI), except that
+approved requests are destroyed here too; every
 ``reflect_interval``, reflect live state into ``snapshot/`` and push it, which
 also measures drift. A failing step is logged in one line and retried with
 backoff on the next iteration; it never ends the loop. SIGTERM lets the
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxgit import observe
-from proxgit.applying.results import RunState
+from proxgit.applying.results import ApplyRun, RunState
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
 from proxgit.layout import CONFIG_FILE
@@ -30,6 +31,7 @@ from proxgit.outcomes import Outcome
 from proxgit.watching.endpoints import WatchMetrics, serve_endpoints
 
 if TYPE_CHECKING:
+    from proxgit.deletions.executing import DeletionsRun
     from proxgit.reflecting.netbox import NetBoxResult
 
 Log = Callable[[str], None]
@@ -118,7 +120,6 @@ class Watcher:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("sync", self.sync),
             ("apply", self.apply),
-            ("deletions", self.deletions),
         ]
         if time.monotonic() - self.last_reflect >= self.options.reflect_interval:
             steps.append(("reflect", self.reflect))
@@ -179,10 +180,16 @@ class Watcher:
             return None
 
     def apply(self) -> None:
-        from proxgit.applying.run import ApplyOptions, apply_revision
+        """Apply the branch's newest revision, then settle and execute deletion requests.
+
+        The same sequence as ``proxgit apply`` (:func:`apply_and_settle`), except that
+        approved requests are destroyed here: the pod is the deletions executor.
+        """
+        from proxgit.applying.run import ApplyOptions
+        from proxgit.deletions.settling import apply_and_settle
 
         try:
-            run = apply_revision(
+            done = apply_and_settle(
                 self.options.workdir,
                 ApplyOptions(
                     clusters=self.options.clusters,
@@ -191,10 +198,16 @@ class Watcher:
                     # guests whose syncPolicy (or cluster's) says selfHeal are put back
                     sync="self-heal",
                 ),
+                destroy_approved=True,
             )
         except GateRefused as err:
-            self.log(f"watch: apply {err.message}")
+            self.log(f"watch: apply {err.message}; deletion requests not settled")
             return
+        failures = [*self._record_apply(done.apply), *self._record_deletions(done.requests)]
+        if failures:
+            raise ProxgitError("; ".join(failures))
+
+    def _record_apply(self, run: ApplyRun) -> list[str]:
         for outcome in run.clusters:
             if outcome.state == RunState.noop and not any(
                 r.cluster == outcome.cluster for r in run.results
@@ -214,18 +227,14 @@ class Watcher:
         failed = [c for c in run.clusters if c.state.outcome == Outcome.failed]
         if failed or run.state.outcome == Outcome.failed:
             detail = "; ".join(f"{c.cluster}: {c.message}" for c in failed if c.message)
-            raise ProxgitError(f"apply {run.state.value}{': ' + detail if detail else ''}")
+            return [f"apply {run.state.value}{': ' + detail if detail else ''}"]
+        return []
 
-    def deletions(self) -> None:
-        from proxgit.deletions.executing import RequestState, process_requests
+    def _record_deletions(self, run: DeletionsRun | None) -> list[str]:
+        from proxgit.deletions.executing import RequestState
 
-        run = process_requests(
-            self.options.workdir,
-            execute=True,
-            push=self.options.push,
-            lock_wait=self.options.lock_wait,
-            clusters=self.options.clusters,
-        )
+        if run is None:
+            return []  # the apply was interrupted: nothing settled
         for outcome in run.outcomes:
             if outcome.state is not RequestState.pending:
                 self.log(
@@ -244,7 +253,8 @@ class Watcher:
         # a gate that keeps a request blocked is the operator's choice, not a failing step
         blocked = [o for o in run.outcomes if o.outcome == Outcome.failed]
         if blocked:
-            raise ProxgitError(f"deletion {blocked[0].name}: {blocked[0].message}")
+            return [f"deletion {blocked[0].name}: {blocked[0].message}"]
+        return []
 
     def reflect(self) -> None:
         from proxgit.reflecting import ReflectOptions, reflect_repository
