@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from proxgit.loading import DesiredState, load_files
-from proxgit.planning.plan import Action, Effect
+from proxgit.planning.fieldchange import Effect
+from proxgit.planning.plan import Action
 from proxgit.planning.planner import build_plan, reads_for
 from proxgit.proxmox.live import ClusterLive, LiveGuest, LiveNode, LiveState, LiveStorage
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from proxgit.planning.effects import DEFAULT_HOTPLUG, lxc_effect, parse_hotplug, qemu_effect
-from proxgit.planning.plan import Effect
+from proxgit.planning.fieldchange import Effect
 from proxgit.proxmox.normalize import normalize_lxc_config, normalize_qemu_config
 from proxgit.secrets import MASK, Scrubber
 

@@ -53,6 +53,25 @@ def test_plan_and_drift_agree_on_every_kind_of_guest(repo: GitRepo, pve: Any) ->
     assert apart == {i["vmid"]: i["reason"] for i in report["ignored"]}
     assert apart == {9000: "template", 160: "deletion requested"}
 
+    # one model: a drifted guest is the same entry in both, field for field (a plan
+    # reads config only where it must, so its field list is the one compared here)
+    by_vmid = {g["vmid"]: g for g in report["guests"]}
+    for entry in plan["drift"]:
+        assert entry == by_vmid[entry["vmid"]], entry["vmid"]
+    changed = by_vmid[101]
+    assert [f["path"] for f in changed["fields"]] == ["cores"], changed
+    assert changed["node"] == "pve1" and changed["missing"] is False
+    assert by_vmid[190]["missing"] is True and by_vmid[190]["drift"] == "missing"
+    # and an undeclared guest is the same entry too: plan lists every one, drift lists
+    # the counted ones among its guests and the rest as ignored
+    ignored = {i["vmid"]: i for i in report["ignored"]}
+    for entry in plan["unmanaged"]:
+        if entry["reason"] is None:
+            assert by_vmid[entry["vmid"]]["drift"] == "unmanaged"
+            assert by_vmid[entry["vmid"]]["node"] == entry["node"]
+        else:
+            assert entry == ignored[entry["vmid"]]
+
     # the text views say it once, apart from the unmanaged guests
     text = run(repo, "plan", "--base", "HEAD", "--drift").output
     lines = text.splitlines()

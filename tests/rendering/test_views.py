@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from proxgit.planning.plan import Action, FieldChange, Finding, GuestChange, Plan
+from proxgit.planning.fieldchange import FieldChange
+from proxgit.planning.plan import Action, Finding, GuestChange, Plan
 from proxgit.rendering import COMMENT_LIMIT, render_json, render_markdown, render_text
 
 

@@ -29,7 +29,8 @@ from proxgit.errors import ProxgitError, ProxmoxError
 from proxgit.models import Container, VirtualMachine
 from proxgit.models.base import parse_size, proxmox_size
 from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
-from proxgit.planning.plan import Action, Effect, FieldChange, GuestChange, MigrationMode
+from proxgit.planning.fieldchange import Effect, FieldChange
+from proxgit.planning.plan import Action, GuestChange, MigrationMode
 from proxgit.planning.planner import diff_guest
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest

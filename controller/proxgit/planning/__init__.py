@@ -1,9 +1,8 @@
 """Planning: the pure planner, the Plan data it returns, and the run that feeds it."""
 
+from proxgit.planning.fieldchange import Effect, FieldChange
 from proxgit.planning.plan import (
     Action,
-    Effect,
-    FieldChange,
     Finding,
     GuestChange,
     Migration,

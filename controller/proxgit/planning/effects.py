@@ -9,7 +9,7 @@ or a new slot can have its own.
 
 from __future__ import annotations
 
-from proxgit.planning.plan import Effect
+from proxgit.planning.fieldchange import Effect
 from proxgit.proxmox.fields import EXTRA, key_for, resolve
 
 DEFAULT_HOTPLUG = frozenset({"network", "disk", "usb"})

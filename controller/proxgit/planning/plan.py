@@ -9,11 +9,13 @@ contract: see docs/plan-json.md.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from proxgit.outcomes import Outcome
+from proxgit.planning.drift import GuestDrift, UndeclaredGuest
+from proxgit.planning.fieldchange import Effect, FieldChange
 
 PLAN_FORMAT_VERSION = 1
 
@@ -30,11 +32,6 @@ class Action(StrEnum):
         """The policy verb a change needs (``update_vm``...): moving a guest to another
         node is an update of its document."""
         return Action.update.value if self is Action.migrate else self.value
-
-
-class Effect(StrEnum):
-    live = "live"
-    restart = "restart"
 
 
 class MigrationMode(StrEnum):
@@ -57,15 +54,6 @@ class Migration(BaseModel):
         default=False,
         description="Online migration that copies disks on storage the nodes do not share.",
     )
-
-
-class FieldChange(BaseModel):
-    """One field that differs: ``path`` in desired-spec terms (``disks.scsi0.size``)."""
-
-    path: str
-    before: Any = None
-    after: Any = None
-    effect: Effect = Effect.live
 
 
 class Finding(BaseModel):
@@ -99,40 +87,6 @@ class GuestChange(BaseModel):
     @property
     def needs_restart(self) -> bool:
         return any(f.effect == Effect.restart for f in self.fields)
-
-
-class DriftedGuest(BaseModel):
-    """A declared guest whose live config differs although its file did not change."""
-
-    cluster: str
-    vmid: int
-    name: str
-    kind: str
-    file: str | None = None
-    fields: list[FieldChange] = Field(default_factory=list)
-    missing: bool = Field(default=False, description="Declared but not found live.")
-
-
-class UnmanagedGuest(BaseModel):
-    """Live but not declared: reported, never touched. A template or a guest pending
-    deletion is listed here with its flag set and is not counted as unmanaged
-    (see ``planning/drift.py``)."""
-
-    cluster: str
-    vmid: int
-    name: str
-    kind: str
-    node: str
-    status: str | None = None
-    pending_deletion: bool = False
-    template: bool = Field(
-        default=False, description="A template: not drift, not counted as unmanaged."
-    )
-
-    @property
-    def counted(self) -> bool:
-        """An unmanaged guest proper: neither a template nor pending deletion."""
-        return not (self.pending_deletion or self.template)
 
 
 class CapacityUse(BaseModel):
@@ -183,8 +137,8 @@ class Plan(BaseModel):
     actor: str | None = None
     summary: Summary = Field(default_factory=Summary)
     changes: list[GuestChange] = Field(default_factory=list)
-    drift: list[DriftedGuest] = Field(default_factory=list)
-    unmanaged: list[UnmanagedGuest] = Field(default_factory=list)
+    drift: list[GuestDrift] = Field(default_factory=list)
+    unmanaged: list[UndeclaredGuest] = Field(default_factory=list)
     blockers: list[Finding] = Field(default_factory=list, description="Not tied to one guest.")
     warnings: list[Finding] = Field(default_factory=list, description="Not tied to one guest.")
     merge_effect: list[str] = Field(

@@ -24,22 +24,17 @@ from proxgit.planning.drift import (
     DriftReport,
     DriftSummary,
     GuestDrift,
-    IgnoredGuest,
-    Undeclared,
-    undeclared_reason,
+    undeclared_guest,
 )
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
+from proxgit.planning.fieldchange import Effect, FieldChange
 from proxgit.planning.migration import migration_note, node_moved_warning, plan_migration
 from proxgit.planning.plan import (
     Action,
-    DriftedGuest,
-    Effect,
-    FieldChange,
     Finding,
     GuestChange,
     MigrationMode,
     Plan,
-    UnmanagedGuest,
 )
 from proxgit.proxmox.fields import EXTRA, absent_value, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
@@ -253,11 +248,13 @@ def _plan_cluster(
                     )
             if change.action == Action.update and not in_scope:
                 plan.drift.append(
-                    DriftedGuest(
+                    GuestDrift(
                         cluster=cluster.name,
                         vmid=vmid,
                         name=guest.name,
                         kind=guest.kind,
+                        node=live_guest.node,
+                        status=live_guest.status,
                         file=guest.path,
                         fields=change.fields,
                     )
@@ -273,13 +270,14 @@ def _plan_cluster(
         plan.changes.append(change)
         if live_guest is None and base is not None and old is not None and not in_scope:
             plan.drift.append(
-                DriftedGuest(
+                GuestDrift(
                     cluster=cluster.name,
                     vmid=vmid,
                     name=guest.name,
                     kind=guest.kind,
+                    drift=DriftKind.missing,
+                    node=guest.document.spec.node,
                     file=guest.path,
-                    missing=True,
                 )
             )
     for vmid in sorted(set(before) - set(declared)):
@@ -329,19 +327,7 @@ def _plan_cluster(
     for vmid, live_guest in sorted(cluster.guests.items()):
         if vmid in declared or vmid in deleted:
             continue
-        reason = undeclared_reason(live_guest)
-        plan.unmanaged.append(
-            UnmanagedGuest(
-                cluster=cluster.name,
-                vmid=vmid,
-                name=live_guest.name,
-                kind=live_guest.kind,
-                node=live_guest.node,
-                status=live_guest.status,
-                pending_deletion=reason is Undeclared.pending_deletion,
-                template=reason is Undeclared.template,
-            )
-        )
+        plan.unmanaged.append(undeclared_guest(cluster.name, live_guest))
 
 
 def heal_all(_guest: DesiredGuest) -> bool:
@@ -918,29 +904,11 @@ def compute_drift(
         for vmid, found in sorted(cluster.guests.items()):
             if vmid in declared:
                 continue
-            reason = undeclared_reason(found)
-            if reason is not None:
-                report.ignored.append(
-                    IgnoredGuest(
-                        cluster=name,
-                        vmid=vmid,
-                        name=found.name,
-                        kind=found.kind,
-                        reason=reason.value,
-                    )
-                )
-                continue
-            report.guests.append(
-                GuestDrift(
-                    cluster=name,
-                    vmid=vmid,
-                    name=found.name,
-                    kind=found.kind,
-                    drift=DriftKind.unmanaged,
-                    node=found.node,
-                    status=found.status,
-                )
-            )
+            undeclared = undeclared_guest(name, found)
+            if undeclared.counted:
+                report.guests.append(undeclared.as_drift())
+            else:
+                report.ignored.append(undeclared)
     report.guests.sort(key=lambda g: (g.cluster, g.vmid))
     report.summary = DriftSummary(
         changed=report.count(DriftKind.changed),
