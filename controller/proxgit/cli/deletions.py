@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -31,22 +30,21 @@ def deletions_list(repo: Path, output: str) -> None:
     from proxgit.deletions.executing import list_open_requests
 
     found = list_open_requests(repo)
-    rows, warnings = found.rows, found.warnings
     if output == "json":
-        click.echo(json.dumps(found.as_dict(), indent=2))
+        click.echo(found.model_dump_json(indent=2))
         return
-    for line in warnings:
+    for line in found.warnings:
         click.echo(f"warning: {line}")
-    if not rows:
+    if not found.requests:
         click.echo("no open deletion requests")
-    for row in rows:
-        why = f" ({'; '.join(row['reasons'])})" if row["reasons"] else ""
-        if row["guest"] is None:
-            click.echo(f"{row['id']}: {row['state']}{why}")
+    for row in found.requests:
+        why = f" ({'; '.join(row.reasons)})" if row.reasons else ""
+        if row.guest is None:
+            click.echo(f"{row.id}: {row.state.value}{why}")
             continue
         click.echo(
-            f"{row['id']}: {row['guest']} (vmid {row['vmid']}) requested by "
-            f"{row['requester']}, expires {row['expires']}: {row['state']}{why}"
+            f"{row.id}: {row.guest} (vmid {row.vmid}) requested by "
+            f"{row.requester}, expires {row.expires}: {row.state.value}{why}"
         )
 
 

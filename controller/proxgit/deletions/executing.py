@@ -27,6 +27,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from proxgit import observe
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
@@ -179,15 +181,30 @@ def decide(
     )
 
 
-@dataclass
-class OpenRequests:
-    """What ``deletions list`` shows: one row per open request, and the warnings met."""
+class OpenRequest(BaseModel):
+    """One row of ``deletions list``: an open request as Git history judges it.
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    ``guest``, ``vmid`` and ``expires`` come from the request proxgit wrote (none when
+    no trusted version of the file exists); ``state`` is the decision's.
+    """
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.rows, "warnings": self.warnings}
+    id: str
+    file: str
+    guest: str | None = None
+    vmid: int | None = None
+    requester: str | None = None
+    expires: str | None = None
+    state: DecisionState
+    approver: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class OpenRequests(BaseModel):
+    """What ``deletions list`` shows: one row per open request, and the warnings met
+    (``--output json`` is this model)."""
+
+    requests: list[OpenRequest] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
 
 
 def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenRequests:
@@ -204,18 +221,18 @@ def list_open_requests(repo_root: Path, *, now: datetime | None = None) -> OpenR
         decision = decide(repo_root, path, state.config, now=moment)
         trusted = decision.request
         found.warnings.extend(w for w in decision.warnings if w not in found.warnings)
-        found.rows.append(
-            {
-                "id": name,
-                "file": path,
-                "guest": trusted.spec.guest.name if trusted else None,
-                "vmid": trusted.spec.guest.vmid if trusted else None,
-                "requester": decision.requester.label if decision.requester else None,
-                "expires": trusted.spec.expires_at.isoformat() if trusted else None,
-                "state": decision.state.value,
-                "approver": decision.approver.label if decision.approver else None,
-                "reasons": decision.reasons,
-            }
+        found.requests.append(
+            OpenRequest(
+                id=name,
+                file=path,
+                guest=trusted.spec.guest.name if trusted else None,
+                vmid=trusted.spec.guest.vmid if trusted else None,
+                requester=decision.requester.label if decision.requester else None,
+                expires=trusted.spec.expires_at.isoformat() if trusted else None,
+                state=decision.state,
+                approver=decision.approver.label if decision.approver else None,
+                reasons=list(decision.reasons),
+            )
         )
     return found
 
