@@ -7,6 +7,7 @@ archives. Every case counts the destroy calls in fakepve's request log.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -245,6 +246,14 @@ def test_list_shows_state(requested: GitRepo, pve: Any) -> None:
     assert result.exit_code == 0
     assert "lab-101: web-01 (vmid 101) requested by bob@example.com" in result.output
     assert Path(requested.path / REQUEST).exists()
+    listed = cli(requested, "deletions", "list", "--output", "json")
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.stdout)
+    assert [w.split(":")[0] for w in data["warnings"]] == ["deletions.identity is git-author"]
+    [row] = data["requests"]
+    assert row["id"] == "lab-101" and row["file"] == REQUEST
+    assert (row["guest"], row["vmid"], row["requester"]) == ("web-01", 101, "bob@example.com")
+    assert row["state"] == "pending" and row["approver"] is None and row["reasons"]
 
 
 def test_a_shard_leaves_other_clusters_requests_alone(requested: GitRepo, pve: Any) -> None:
