@@ -130,6 +130,18 @@ class ForgeSettings:
         raise ForgeError(f"unknown forge {forge!r}: use one of {', '.join(FORGES)} for --comment")
 
 
+def _token(
+    given: str | None, env: Mapping[str, str], names: tuple[str, ...], unknown: str
+) -> tuple[str, str]:
+    """``(where it came from, token)``: ``--token``, else the first of ``names`` set."""
+    if given:
+        return "--token", given
+    found = _first(env, *names)
+    if found is None:
+        raise ForgeError(unknown)
+    return found
+
+
 def _first(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     """The first of ``names`` set to a non-empty value, as ``(name, value)``."""
     for name in names:
@@ -248,15 +260,13 @@ def _github_from_env(
 ) -> ForgeSettings:
     title = "GitHub"
     repo, number, head = _actions_common(title, ("GITHUB",), repository, pr, sha, env)
-    token_source = "--token"
-    if not token:
-        found = _first(env, "PROXGIT_GITHUB_TOKEN", "GITHUB_TOKEN")
-        if found is None:
-            raise ForgeError(
-                "GitHub token unknown: set GITHUB_TOKEN (env: GITHUB_TOKEN: "
-                "${{ secrets.GITHUB_TOKEN }}) or PROXGIT_GITHUB_TOKEN"
-            )
-        token_source, token = found
+    token_source, token = _token(
+        token,
+        env,
+        ("PROXGIT_GITHUB_TOKEN", "GITHUB_TOKEN"),
+        "GitHub token unknown: set GITHUB_TOKEN (env: GITHUB_TOKEN: "
+        "${{ secrets.GITHUB_TOKEN }}) or PROXGIT_GITHUB_TOKEN",
+    )
     server = _value(env, "GITHUB_SERVER_URL")
     run_id = _value(env, "GITHUB_RUN_ID")
     details = _value(env, "PROXGIT_DETAILS_URL")
@@ -305,15 +315,13 @@ def _gitlab_from_env(
     sha = sha or _value(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "CI_COMMIT_SHA")
     if not sha:
         raise _missing(title, "head commit", "CI_COMMIT_SHA", "--sha")
-    token_source = "--token"
-    if not token:
-        found = _first(env, "PROXGIT_GITLAB_TOKEN")
-        if found is None:
-            raise ForgeError(
-                "GitLab token unknown: set PROXGIT_GITLAB_TOKEN to a project access token "
-                "with the api scope and Reporter role (CI_JOB_TOKEN cannot write MR notes)"
-            )
-        token_source, token = found
+    token_source, token = _token(
+        token,
+        env,
+        ("PROXGIT_GITLAB_TOKEN",),
+        "GitLab token unknown: set PROXGIT_GITLAB_TOKEN to a project access token "
+        "with the api scope and Reporter role (CI_JOB_TOKEN cannot write MR notes)",
+    )
     return ForgeSettings(
         forge="gitlab",
         api_url=api_url.rstrip("/"),
@@ -348,15 +356,13 @@ def _gitea_from_env(
     if not api_url:
         raise _missing(title, "API URL", "GITHUB_API_URL or GITHUB_SERVER_URL", "--api-url")
     repo, number, head = _actions_common(title, prefixes, repository, pr, sha, env)
-    token_source = "--token"
-    if not token:
-        found = _first(env, "PROXGIT_GITEA_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN", "GITHUB_TOKEN")
-        if found is None:
-            raise ForgeError(
-                "Gitea token unknown: set PROXGIT_GITEA_TOKEN (or GITHUB_TOKEN: "
-                "${{ secrets.GITHUB_TOKEN }}) to a token with write:issue and write:repository"
-            )
-        token_source, token = found
+    token_source, token = _token(
+        token,
+        env,
+        ("PROXGIT_GITEA_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN", "GITHUB_TOKEN"),
+        "Gitea token unknown: set PROXGIT_GITEA_TOKEN (or GITHUB_TOKEN: "
+        "${{ secrets.GITHUB_TOKEN }}) to a token with write:issue and write:repository",
+    )
     return ForgeSettings(
         forge="gitea",
         api_url=api_url.rstrip("/"),
