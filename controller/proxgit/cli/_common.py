@@ -34,7 +34,9 @@ def user_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            _flush_stdout()
+            return result
         except InvalidRepository as err:
             for problem in err.problems:
                 click.echo(str(problem), err=True)
@@ -44,7 +46,12 @@ def user_errors(func: F) -> F:
             )
         except ProxgitError as err:
             _fail(err.message, err.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except BrokenPipeError:
+            _stdout_closed()
+        except SystemExit:
+            _flush_stdout()
+            raise
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
         except Exception as err:  # a bug: still one line for the user
             if os.environ.get("PROXGIT_DEBUG"):
@@ -57,6 +64,61 @@ def user_errors(func: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so that a reader that went away (``proxgit plan | head -1``)
+    is noticed here rather than in Python's shutdown, which would print a traceback."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+    except (OSError, ValueError):
+        pass
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away: stop quietly, exit 1 (the output is incomplete)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # not a real file descriptor (a test runner's capture)
+    sys.exit(1)
+
+
+def _check_out_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--out FILE``: its directory must exist and be writable before any work is done."""
+    if value is None:
+        return None
+    parent = value.absolute().parent
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"directory {parent} does not exist; create it first or choose another file"
+        )
+    if not os.access(parent, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+        raise click.BadParameter(f"{value} is not writable; choose a file you may write")
+    return value
+
+
+def out_file_option(help_text: str) -> Callable[[F], F]:
+    """``--out FILE``, checked before the command reads anything (see :func:`write_out`)."""
+    return click.option(
+        "--out",
+        "out_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        callback=_check_out_file,
+        help=help_text,
+    )
+
+
+def write_out(path: Path, text: str) -> None:
+    """Write a rendered report to ``--out``; a failure is one line, not a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        _fail(f"--out {path}: cannot write it: {err.strerror}", 1)
 
 
 def progress_options(func: F) -> F:

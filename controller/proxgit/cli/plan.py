@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from proxgit.cli._common import finish, repo_option, user_errors
+from proxgit.cli._common import finish, out_file_option, repo_option, user_errors, write_out
 
 if TYPE_CHECKING:
     from proxgit.forges import ForgeSettings
@@ -26,13 +26,7 @@ if TYPE_CHECKING:
 @click.option(
     "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the rendered plan to this file instead of stdout.",
-)
+@out_file_option("Write the rendered plan to this file instead of stdout.")
 @click.option(
     "--actor",
     "actors",
@@ -167,7 +161,7 @@ def plan(
         use_color = color if color is not None else (out_file is None and color_allowed(sys.stdout))
         text = render_text(the_plan, color=use_color)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        write_out(out_file, text)
     else:
         click.echo(text, nl=False)
     if forge_settings is not None:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.cli._common import (
+    finish,
+    out_file_option,
+    progress_options,
+    progress_view,
+    repo_option,
+    user_errors,
+    write_out,
+)
 from proxgit.outcomes import Outcome
 
 
@@ -123,13 +131,7 @@ def reflect(
 @click.option(
     "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the report to this file instead of stdout.",
-)
+@out_file_option("Write the report to this file instead of stdout.")
 @user_errors
 def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | None) -> None:
     """Live state against the desired tree, field by field: 0 none, 2 drift, 1 error."""
@@ -144,7 +146,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
     views = {"json": render_drift_json, "markdown": render_drift_markdown}
     text = views.get(output, render_drift_text)(report)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        write_out(out_file, text)
     else:
         click.echo(text, nl=False)
     finish(Outcome.failed if report.errors else Outcome.changes if report.has_drift else Outcome.ok)

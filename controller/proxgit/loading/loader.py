@@ -27,6 +27,7 @@ from proxgit.layout import (
     is_deletion_request_path,
 )
 from proxgit.loading.sources import (
+    NotADocument,
     changed_paths,
     read_git_files,
     read_git_revision,
@@ -40,7 +41,7 @@ from proxgit.models.base import (
     STORAGE_ID_PATTERN,
     TAG_PATTERN,
 )
-from proxgit.models.config import URL_PATTERN
+from proxgit.models.config import TOKEN_ID_PATTERN, URL_PATTERN
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.guests import (
     DISK_SLOT_PATTERN,
@@ -48,6 +49,7 @@ from proxgit.models.guests import (
     MAC_PATTERN,
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
+    SSH_KEY_PATTERN,
 )
 from proxgit.outcomes import Gate
 from proxgit.pauses import gc_paused
@@ -63,7 +65,11 @@ _PATTERN_HINTS = {
     NET_SLOT_PATTERN: "network slots are net0-net31",
     MP_SLOT_PATTERN: "mount point slots are mp0-mp255",
     MAC_PATTERN: "write a MAC address like BC:24:11:2A:3B:4C",
-    URL_PATTERN: "write the API address like https://pve1.example.net:8006",
+    URL_PATTERN: "write the API address with https:// and no path, like "
+    "https://pve1.example.net:8006",
+    TOKEN_ID_PATTERN: "write the API token id as user@realm!tokenname, like proxgit@pve!gitops",
+    SSH_KEY_PATTERN: "write one public key per entry, as in a .pub file: "
+    "ssh-ed25519 AAAA... comment",
     TAG_PATTERN: "tags use letters, digits and _ - + . and start with a letter, digit or _",
     DNS_NAME_PATTERN: "use a DNS name: letters, digits, '-' and '.', not starting or ending in '-'",
     CLUSTER_NAME_PATTERN: "cluster names use lower-case letters, digits, '-' and '_'",
@@ -183,6 +189,13 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     for path, text in files:
         if path.startswith(ARCHIVE_PREFIX):
             continue  # finished deletion requests, kept for the record
+        if isinstance(text, NotADocument):
+            out.problems.append(Problem(path, 1, 1, "", str(text)))
+            continue
+        text = text.removeprefix("\ufeff")  # a byte order mark some editors write
+        if "\ufffd" in text:
+            out.problems.append(_not_utf8(path, text))
+            continue
         file = _File(path, text)
         expected_kind = _expected_kind(path)
         if expected_kind is None:
@@ -234,6 +247,20 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     return DesiredState(config=config, guests=guests, deletion_requests=requests)
 
 
+def _not_utf8(path: str, text: str) -> Problem:
+    """A file with bytes that are not UTF-8 (read as U+FFFD), located at the first one."""
+    offset = text.index("\ufffd")
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Problem(
+        path,
+        line,
+        col,
+        "",
+        "bytes that are not UTF-8 text; save the file as UTF-8 (or remove the character)",
+    )
+
+
 def _expected_kind(path: str) -> str | None:
     if path == CONFIG_FILE:
         return "Config"
@@ -283,7 +310,7 @@ def _validate_document(
     except ValidationError as err:
         for error in err.errors():
             loc = _yaml_loc(error["loc"])
-            if error["type"] == "extra_forbidden" and loc in secret_locs:
+            if loc in secret_locs and error["type"] in ("extra_forbidden", "string_pattern_mismatch"):
                 continue
             message = _message(model, error, loc)
             on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
@@ -338,9 +365,70 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
         )
     if kind == "bool_type":
         return _bool_message(error["input"])
+    plain = _plain_message(kind, error.get("input"), error.get("ctx") or {}, loc)
+    if plain is not None:
+        return plain
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return message
+
+
+_SECRET_REF_FIELDS = re.compile(r"(?i)from$")
+
+
+def _plain_message(kind: str, value: Any, ctx: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """Pydantic's type and range errors in the user's words, each with what to write."""
+    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    field = str(loc[-1]) if loc else ""
+    if kind in ("dict_type", "model_type", "model_attributes_type") and _SECRET_REF_FIELDS.search(
+        field
+    ):
+        # never echo the value: it may be the secret itself, pasted in
+        return (
+            "write where the secret is, as {env: NAME} or {file: PATH}; "
+            "the secret itself never goes in the repository"
+        )
+    if kind in ("int_parsing", "int_type"):
+        return f"{shown} is not a whole number; write digits only, like 2"
+    if kind == "int_from_float":
+        return f"{shown} is not a whole number; write it without a fraction"
+    if kind in ("float_parsing", "float_type"):
+        return f"{shown} is not a number; write digits, like 1.5"
+    if kind == "greater_than_equal" and "ge" in ctx:
+        return (
+            f"{shown} is too small: it must be greater than or equal to {ctx['ge']}; "
+            f"write {ctx['ge']} or more"
+        )
+    if kind == "less_than_equal" and "le" in ctx:
+        return (
+            f"{shown} is too large: it must be less than or equal to {ctx['le']}; "
+            f"write {ctx['le']} or less"
+        )
+    if kind == "string_type":
+        return f"{shown} is not text; write it as a string (in quotes if it looks like a number)"
+    if kind == "list_type":
+        return f"expected a list, found {_yaml_type(value)}; write [a, b] or one '- item' per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (key: value lines or {{key: value}}), found {_yaml_type(value)}"
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"too long: at most {ctx['max_length']} characters; shorten it"
+    return None
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
 
 
 _TRUE_WORDS = frozenset({"yes", "y", "on", "true", "1"})
@@ -418,8 +506,15 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
                 walk(value, (*loc, index))
         elif isinstance(node, str) and SECRET_VALUE.search(node):
             found.add(loc)
+            where = (
+                "paste the public key (the .pub file) instead"
+                if any(str(part).lower() == "sshkeys" for part in loc)
+                else fix
+            )
             out.add(
-                file, loc, f"value looks like a secret (private key, token or password hash); {fix}"
+                file,
+                loc,
+                f"value looks like a secret (private key, token or password hash); {where}",
             )
 
     walk(data, ())

@@ -24,7 +24,8 @@ from proxgit.layout import DEFAULT_ALLOWED_SIGNERS
 from proxgit.models.base import Bool, ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
-URL_PATTERN = r"^https?://[^\s/]+(:\d+)?/?$"
+URL_PATTERN = r"^https://[^\s/]+(:\d+)?/?$"
+TOKEN_ID_PATTERN = r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -88,12 +89,12 @@ class Cluster(Model):
     url: Annotated[str, StringConstraints(pattern=URL_PATTERN)] = Field(
         description="https://host:8006"
     )
-    token_id: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] = (
+    token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] = (
         Field(description="API token id, user@realm!tokenname")
     )
     token_secret_from: SecretRef
     read_token_id: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] | None
+        Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] | None
     ) = Field(
         default=None,
         description=(

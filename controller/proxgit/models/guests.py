@@ -101,6 +101,14 @@ class Startup(Model):
 
 # --- QEMU ----------------------------------------------------------------------
 
+# One authorized_keys line: options (optional), the key type, the base64 key (every
+# OpenSSH public key starts AAAA), a comment; or a comment line.
+SSH_KEY_PATTERN = (
+    r"^(#.*|(.* )?(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com)"
+    r" AAAA[A-Za-z0-9+/]+={0,3}( .*)?)$"
+)
+SshKey = Annotated[str, StringConstraints(min_length=1, pattern=SSH_KEY_PATTERN)]
+
 DISK_SLOT_PATTERN = r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3])$"
 DiskSlot = Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)]
 NET_SLOT_PATTERN = r"^net([0-9]|[12][0-9]|3[01])$"
@@ -267,7 +275,7 @@ class CloudInit(Model):
 
     user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_\-.]*$")] | None = None
     password_from: SecretRef | None = None
-    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    ssh_keys: list[SshKey] | None = None
     nameserver: str | None = None
     searchdomain: str | None = None
     cicustom: str | None = None
@@ -774,7 +782,7 @@ class ContainerSpec(GuestSpec):
     features: Features | None = None
     nameserver: str | None = None
     searchdomain: str | None = None
-    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    ssh_keys: list[SshKey] | None = None
     password_from: SecretRef | None = None
     cpulimit: Annotated[float, Field(ge=0, le=8192)] | None = None
     cpuunits: Annotated[int, Field(ge=0, le=500000)] | None = None

@@ -11,6 +11,7 @@ from the environment or a file only here, and never appears in a message.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -65,16 +66,18 @@ class ProxmoxClient:
             if secret is not None
             else resolve_secret(ref, what=f"cluster '{name}' {field_name}", base_dir=base_dir)
         )
+        if not _HEADER_SAFE.fullmatch(token):
+            # it goes into an HTTP header: a line break or a non-ASCII character cannot
+            raise ConfigError(
+                f"cluster '{name}' {field_name}: the secret ({self.secret_source}) holds a "
+                "space, line break or non-ASCII character; it must be the token's secret alone, "
+                "as pveum printed it"
+            )
         self.token_secret = token
         parts = urlsplit(cluster.url)
         verify: bool | str = cluster.verify_ssl
         if cluster.verify_ssl and cluster.ca_file:
-            ca = Path(cluster.ca_file)
-            if not ca.is_absolute() and base_dir is not None:
-                ca = base_dir / ca
-            if not ca.is_file():
-                raise ConfigError(f"cluster '{name}': caFile {ca} does not exist")
-            verify = str(ca)
+            verify = str(_ca_file(name, cluster.ca_file, base_dir))
         self._api = ProxmoxAPI(
             parts.hostname,
             port=parts.port or 8006,
@@ -274,6 +277,29 @@ class ProxmoxClient:
         except ProxmoxError:
             pass
         return TaskResult(upid, ok=exitstatus == "OK", exitstatus=exitstatus, log=log)
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def _ca_file(name: str, ca_file: str, base_dir: Path | None) -> Path:
+    """The cluster's caFile, checked to be a readable PEM certificate before any request."""
+    ca = Path(ca_file)
+    if not ca.is_absolute() and base_dir is not None:
+        ca = base_dir / ca
+    where = f"cluster '{name}': caFile {ca}"
+    fix = "copy /etc/pve/pve-root-ca.pem from a node there, or fix caFile in proxgit.yaml"
+    if ca.is_dir():
+        raise ConfigError(f"{where} is a directory; name the certificate file in it")
+    if not ca.is_file():
+        raise ConfigError(f"{where} does not exist; {fix}")
+    try:
+        head = ca.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{where} cannot be read: {err.strerror}; {fix}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ConfigError(f"{where} is not a PEM certificate (no BEGIN CERTIFICATE line); {fix}")
+    return ca
 
 
 class TaskResult:
