@@ -153,7 +153,7 @@ def load_directory(root: Path) -> DesiredState:
 def load_revision(repo: Path, revision: str) -> DesiredState:
     """Load and validate the desired tree as it is in a Git revision."""
     sha = resolve_revision(repo, revision)
-    state = load_files(read_git_revision(repo, sha))
+    state = load_files(read_git_revision(repo, sha), revision=sha)
     state.revision = sha
     return state
 
@@ -166,20 +166,24 @@ def load_revision_against(repo: Path, revision: str, other: DesiredState) -> Des
     if other.revision is None or not re.fullmatch(r"[0-9a-f]{40,64}", other.revision):
         return load_revision(repo, sha)  # the working tree: no commit to compare with
     changed = set(changed_paths(repo, sha, other.revision))
-    state = load_files(read_git_files(repo, sha, sorted(changed)))
+    state = load_files(read_git_files(repo, sha, sorted(changed)), revision=sha)
     kept = {key: g for key, g in other.guests.items() if g.path not in changed}
     state.guests = {**kept, **state.guests}
     state.revision = sha
     return state
 
 
-def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
-    """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+def load_files(files: Iterable[tuple[str, str]], *, revision: str | None = None) -> DesiredState:
+    """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem.
+
+    ``revision`` is the commit the files come from, named when proxgit.yaml is missing
+    from it (it may exist, uncommitted, in the working tree).
+    """
     with gc_paused():
-        return _load_files(files)
+        return _load_files(files, revision)
 
 
-def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
+def _load_files(files: Iterable[tuple[str, str]], revision: str | None = None) -> DesiredState:
     out = _Collector()
     config: Config | None = None
     config_file: _File | None = None
@@ -234,7 +238,12 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
                 0,
                 "",
                 "missing: a desired-state repository needs "
-                "proxgit.yaml at its root (see docs/repository-format.md)",
+                "proxgit.yaml at its root (see docs/repository-format.md)"
+                + (
+                    f"; it is not in commit {revision[:12]}: commit it"
+                    if revision is not None
+                    else ""
+                ),
             )
         )
     if config is not None and config_file is not None:

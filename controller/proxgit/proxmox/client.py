@@ -192,17 +192,20 @@ class ProxmoxClient:
                     f": Proxmox did not accept API token {self.token_id} (secret from "
                     f"{self.secret_source}); check that the token exists and the secret matches"
                 )
+            elif err.status_code == 403:
+                detail += (
+                    f"; API token {self.token_id} lacks that privilege: grant it with pveum acl "
+                    "modify (docs/quickstart.md lists the privileges proxgit needs)"
+                )
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: {detail}",
                 cluster=self.name,
                 call=call,
                 status=err.status_code,
             ) from None
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as err:
             raise ProxmoxError(
-                f"cluster '{self.name}': {call}: TLS verification of {self.cluster.url} failed; "
-                "set caFile to the CA that signed the node's certificate (or verifySsl: false "
-                "for a lab with a self-signed certificate)",
+                f"cluster '{self.name}': {call}: {_tls_problem(self.cluster.url, err)}",
                 cluster=self.name,
                 call=call,
                 tls=True,
@@ -210,7 +213,8 @@ class ProxmoxClient:
         except requests.exceptions.Timeout:
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: timed out after "
-                f"{self.cluster.timeouts.read:g}s (timeouts.read)",
+                f"{self.cluster.timeouts.read:g}s (timeouts.read); check that {self.cluster.url} "
+                "is the node's API, or raise timeouts.read for a slow cluster",
                 cluster=self.name,
                 call=call,
             ) from None
@@ -315,10 +319,40 @@ class TaskResult:
         return f"TaskResult({self.upid!r}, ok={self.ok}, exitstatus={self.exitstatus!r})"
 
 
+def _tls_problem(url: str, err: BaseException) -> str:
+    """Why a TLS connection to ``url`` failed, and what to change."""
+    reason = _root_cause(err)
+    if any(
+        mark in reason
+        for mark in ("WRONG_VERSION_NUMBER", "record layer", "UNKNOWN_PROTOCOL", "HTTP_REQUEST")
+    ):
+        return (
+            f"{url} does not answer with TLS (a plain-HTTP port or a proxy?); the Proxmox "
+            "API is HTTPS, on port 8006 unless a proxy says otherwise: check url"
+        )
+    if "mismatch" in reason or "doesn't match" in reason:
+        return (
+            f"the certificate of {url} is not issued for that host name; write url with a "
+            "name the certificate names"
+        )
+    if "expired" in reason:
+        return f"the certificate of {url} has expired; renew it on the node (pvecm updatecerts)"
+    return (
+        f"TLS verification of {url} failed; "
+        "set caFile to the CA that signed the node's certificate (or verifySsl: false "
+        "for a lab with a self-signed certificate)"
+    )
+
+
 def _proxmox_message(err: ResourceException) -> str:
     message = f"{err.status_code} {err.status_message}".strip()
     content = str(getattr(err, "content", "") or "").strip()
     errors = getattr(err, "errors", None)
+    if isinstance(errors, dict) and set(errors) == {"errors"}:
+        errors = errors["errors"]
+    if isinstance(errors, bytes | bytearray):
+        # proxmoxer's stand-in for a body that is not JSON (a proxy's error page)
+        return f"{message}: the answer is not JSON: {excerpt(errors)}"
     if errors:
         details = "; ".join(f"{k}: {str(v).strip()}" for k, v in sorted(errors.items()))
         return f"{message}: {details}"
