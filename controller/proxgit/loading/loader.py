@@ -351,6 +351,8 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         allowed = _keys_at(model, loc[:-1])
+        if len(loc) == 1 and name in _keys_at(model, ("spec",)):
+            return f"unknown key '{name}' at the top level; it belongs under spec: indent it"
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         hint = (
             f"; did you mean '{close[0]}'?"
