@@ -29,6 +29,7 @@ from tests.conftest import BASE_FILES, CONFIG
 from tests.support import TOKEN_ENV, TOKEN_SECRET, GitRepo, config_yaml, vm_path, vm_yaml
 
 VM = "clusters/lab/vms/web-01.yaml"
+CT = "clusters/lab/containers/dns-01.yaml"
 WEB01 = BASE_FILES[VM]
 
 
@@ -120,6 +121,69 @@ VALIDATE_CASES: list[tuple[str, dict[str, str | bytes | None], str]] = [
         {VM: WEB01 + "cloudInit:\n  user: ubuntu\n"},
         f"{VM}:14:1: cloudInit: unknown key 'cloudInit' at the top level; it belongs under "
         "spec: indent it",
+    ),
+    (
+        "ttl-bare-number",
+        {"proxgit.yaml": CONFIG + "  deletions:\n    ttl: 7\n"},
+        "proxgit.yaml:19:10: spec.deletions.ttl: 7 is a bare number; write the unit: 7d for days",
+    ),
+    (
+        "ttl-zero",
+        {"proxgit.yaml": CONFIG + "  deletions:\n    ttl: 0d\n"},
+        "proxgit.yaml:19:10: spec.deletions.ttl: '0d' would expire every request at once; "
+        "write it like 7d",
+    ),
+    (
+        "timeout-negative",
+        {
+            "proxgit.yaml": config(
+                "allowWrites: true", "allowWrites: true\n      timeouts: {read: -1}"
+            )
+        },
+        "proxgit.yaml:10:24: spec.clusters.lab.timeouts.read: -1 is too small: it must be greater "
+        "than 0",
+    ),
+    (
+        "main-branch-empty",
+        {"proxgit.yaml": CONFIG + "  mainBranch: ''\n"},
+        "proxgit.yaml:18:15: spec.mainBranch: '' is not valid: write a branch name, like main",
+    ),
+    (
+        "forge-url-without-scheme",
+        {
+            "proxgit.yaml": CONFIG
+            + "  forge: {type: github, url: api.github.com, repository: o/r, tokenFrom: {env: T}}\n"
+        },
+        "proxgit.yaml:18:30: spec.forge.url: 'api.github.com' is not valid: write the forge's API "
+        "address with its scheme",
+    ),
+    (
+        "forge-repository-without-owner",
+        {
+            "proxgit.yaml": CONFIG + "  forge: {type: github, url: https://api.github.com, "
+            "repository: infra, tokenFrom: {env: T}}\n"
+        },
+        "proxgit.yaml:18:66: spec.forge.repository: 'infra' is not valid: write it as owner/name",
+    ),
+    (
+        "forge-token-inline",
+        {
+            "proxgit.yaml": CONFIG + "  forge: {type: github, url: https://api.github.com, "
+            "repository: o/r, token: ghp_0123456789abcdef0123456789abcdef0123}\n"
+        },
+        "proxgit.yaml:18:71: spec.forge.token: plaintext secret in desired YAML; use tokenFrom: "
+        "{env: NAME} or {file: PATH}",
+    ),
+    (
+        "ostemplate-without-storage",
+        {CT: BASE_FILES[CT].replace("ostemplate: local:vztmpl/", "ostemplate: ")},
+        f"{CT}:7:15: spec.ostemplate: 'debian-12-standard_12.7-1_amd64.tar.zst' is not valid: "
+        "write the template's volume id, storage:vztmpl/file",
+    ),
+    (
+        "power-as-boolean",
+        {VM: WEB01 + "  power: true\n"},
+        f"{VM}:14:10: spec.power: true is not allowed; use 'running' or 'stopped'",
     ),
     (
         "directory-named-like-yaml",
@@ -228,7 +292,10 @@ VALIDATE_CASES: list[tuple[str, dict[str, str | bytes | None], str]] = [
     ),
     (
         "sshkey-without-type",
-        {VM: WEB01 + "  cloudInit:\n    sshKeys: ['AAAAC3NzaC1lZDI1NTE5AAAAIOMq ops@example.com']\n"},
+        {
+            VM: WEB01
+            + "  cloudInit:\n    sshKeys: ['AAAAC3NzaC1lZDI1NTE5AAAAIOMq ops@example.com']\n"
+        },
         f"{VM}:15:15: spec.cloudInit.sshKeys.0: 'AAAAC3NzaC1lZDI1NTE5AAAAIOMq ops@example.com' "
         "is not valid: write one public key per entry, as in a .pub file",
     ),
@@ -567,6 +634,9 @@ def test_a_proxgit_yaml_left_uncommitted_is_named_as_such(repo: GitRepo) -> None
         ["deletions", "reject", "lab-101"],
         ["import", "--cluster", "lab", "--vmid", "abc"],
         ["init", "--forge", "bitbucket", "x"],
+        ["plan", "--actor", ""],
+        ["plan", "--actor", "alice @example.com"],
+        ["plan", "--out", "README.md/plan.txt"],
         ["no-such-command"],
     ],
     ids=lambda args: "-".join(a.strip("-") for a in args),

@@ -92,6 +92,8 @@ def _check_out_file(ctx: click.Context, param: click.Parameter, value: Path | No
     if value is None:
         return None
     parent = value.absolute().parent
+    if parent.exists() and not parent.is_dir():
+        raise click.BadParameter(f"{parent} is a file, not a directory; choose another file")
     if not parent.is_dir():
         raise click.BadParameter(
             f"directory {parent} does not exist; create it first or choose another file"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     "--actor",
     "actors",
     multiple=True,
+    callback=lambda ctx, param, value: _check_actors(value),
     help="Identity whose permissions are checked "
     "(email or forge login like github:alice); repeatable.",
 )
@@ -167,6 +168,18 @@ def plan(
     if forge_settings is not None:
         _publish(forge_settings, the_plan)
     finish(the_plan.outcome)
+
+
+def _check_actors(actors: tuple[str, ...]) -> tuple[str, ...]:
+    """``--actor`` values without surrounding blanks; an empty one is a mistake."""
+    cleaned = tuple(actor.strip() for actor in actors)
+    if any(not actor or any(c.isspace() for c in actor) for actor in cleaned):
+        shown = next(a for a in actors if not a.strip() or any(c.isspace() for c in a.strip()))
+        raise click.BadParameter(
+            f"'{shown}' is not an identity; give an email (alice@example.com) or a forge "
+            "login (github:alice)"
+        )
+    return cleaned
 
 
 def _publish(settings: ForgeSettings, the_plan: Plan) -> None:

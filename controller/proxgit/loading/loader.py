@@ -41,7 +41,14 @@ from proxgit.models.base import (
     STORAGE_ID_PATTERN,
     TAG_PATTERN,
 )
-from proxgit.models.config import TOKEN_ID_PATTERN, URL_PATTERN
+from proxgit.models.config import (
+    BRANCH_PATTERN,
+    FORGE_REPOSITORY_PATTERN,
+    FORGE_URL_PATTERN,
+    NETBOX_URL_PATTERN,
+    TOKEN_ID_PATTERN,
+    URL_PATTERN,
+)
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.guests import (
     DISK_SLOT_PATTERN,
@@ -49,6 +56,7 @@ from proxgit.models.guests import (
     MAC_PATTERN,
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
+    OSTEMPLATE_PATTERN,
     SSH_KEY_PATTERN,
 )
 from proxgit.outcomes import Gate
@@ -67,6 +75,13 @@ _PATTERN_HINTS = {
     MAC_PATTERN: "write a MAC address like BC:24:11:2A:3B:4C",
     URL_PATTERN: "write the API address with https:// and no path, like "
     "https://pve1.example.net:8006",
+    FORGE_URL_PATTERN: "write the forge's API address with its scheme, like "
+    "https://api.github.com or https://gitlab.example.net/api/v4",
+    FORGE_REPOSITORY_PATTERN: "write it as owner/name (GitLab: group/project)",
+    NETBOX_URL_PATTERN: "write NetBox's address with its scheme, like https://netbox.example.net",
+    BRANCH_PATTERN: "write a branch name, like main",
+    OSTEMPLATE_PATTERN: "write the template's volume id, storage:vztmpl/file, like "
+    "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
     TOKEN_ID_PATTERN: "write the API token id as user@realm!tokenname, like proxgit@pve!gitops",
     SSH_KEY_PATTERN: "write one public key per entry, as in a .pub file: "
     "ssh-ed25519 AAAA... comment",
@@ -367,13 +382,13 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
         hint = _PATTERN_HINTS.get(pattern, f"must match {pattern}")
         return f"'{error['input']}' is not valid: {hint}"
     if kind == "literal_error":
-        return (
-            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
-        )
+        value = error["input"]
+        shown = str(value).lower() if isinstance(value, bool) else f"'{value}'"
+        return f"{shown} is not allowed; {error['msg'].replace('Input should be', 'use')}"
     if kind == "enum":
-        return (
-            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
-        )
+        value = error["input"]
+        shown = str(value).lower() if isinstance(value, bool) else f"'{value}'"
+        return f"{shown} is not allowed; {error['msg'].replace('Input should be', 'use')}"
     if kind == "bool_type":
         return _bool_message(error["input"])
     plain = _plain_message(kind, error.get("input"), error.get("ctx") or {}, loc)
@@ -405,6 +420,10 @@ def _plain_message(kind: str, value: Any, ctx: dict[str, Any], loc: tuple[Any, .
         return f"{shown} is not a whole number; write it without a fraction"
     if kind in ("float_parsing", "float_type"):
         return f"{shown} is not a number; write digits, like 1.5"
+    if kind == "greater_than" and "gt" in ctx:
+        return f"{shown} is too small: it must be greater than {ctx['gt']}; write a larger number"
+    if kind == "less_than" and "lt" in ctx:
+        return f"{shown} is too large: it must be less than {ctx['lt']}"
     if kind == "greater_than_equal" and "ge" in ctx:
         return (
             f"{shown} is too small: it must be greater than or equal to {ctx['ge']}; "
@@ -493,6 +512,10 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+# secret keys whose reference is the key plus From (tokenSecret -> tokenSecretFrom)
+_REFERENCED = frozenset({"password", "token", "tokenSecret", "readTokenSecret", "signingKey"})
+
+
 def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...]]:
     """Report plaintext secrets anywhere in a document; returns their locations."""
     found: set[tuple[Any, ...]] = set()
@@ -509,7 +532,14 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
                 if normalize_key(str(key)) in SECRET_KEYS and not isinstance(value, dict | list):
                     if value not in (None, ""):
                         found.add(here)
-                        out.add(file, here, f"plaintext secret in desired YAML; {fix}", key=True)
+                        named = f"use {key}From: {{env: NAME}} or {{file: PATH}}"
+                        out.add(
+                            file,
+                            here,
+                            f"plaintext secret in desired YAML; "
+                            f"{named if str(key) in _REFERENCED else fix}",
+                            key=True,
+                        )
                     continue
                 walk(value, here)
         elif isinstance(node, list):

@@ -108,6 +108,8 @@ SSH_KEY_PATTERN = (
     r" AAAA[A-Za-z0-9+/]+={0,3}( .*)?)$"
 )
 SshKey = Annotated[str, StringConstraints(min_length=1, pattern=SSH_KEY_PATTERN)]
+# a volume id (storage:vztmpl/file) or an absolute path on the node
+OSTEMPLATE_PATTERN = r"^([A-Za-z][A-Za-z0-9\-_.]*:\S+|/\S+)$"
 
 DISK_SLOT_PATTERN = r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3])$"
 DiskSlot = Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)]
@@ -768,7 +770,7 @@ class Features(Model):
 class ContainerSpec(GuestSpec):
     cores: Annotated[int, Field(ge=1, le=8192)] | None = None
     hostname: GuestName | None = None
-    ostemplate: str | None = Field(
+    ostemplate: Annotated[str, StringConstraints(pattern=OSTEMPLATE_PATTERN)] | None = Field(
         default=None, description="e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
     )
     swap: MiB | None = None
