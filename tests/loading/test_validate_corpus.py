@@ -198,7 +198,8 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     (
         "vlan-out-of-range",
         {VM: vm("  networks:\n    net0: {bridge: vmbr0, tag: 5000}\n")},
-        f"{VM}:8:32: spec.networks.net0.tag: 5000 is too large: it must be less than or equal to 4094",
+        f"{VM}:8:32: spec.networks.net0.tag: 5000 is too large: it must be less than or "
+        "equal to 4094",
     ),
     (
         "bad-mac",

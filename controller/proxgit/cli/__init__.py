@@ -34,14 +34,14 @@ class _Cli(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as err:
-            err.exit_code = 1
+            err.exit_code = 1  # type: ignore[misc]  # click keeps it on the class
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as err:
-            err.exit_code = 1
+            err.exit_code = 1  # type: ignore[misc]  # click keeps it on the class
             raise
 
 

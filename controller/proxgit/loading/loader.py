@@ -334,7 +334,10 @@ def _validate_document(
     except ValidationError as err:
         for error in err.errors():
             loc = _yaml_loc(error["loc"])
-            if loc in secret_locs and error["type"] in ("extra_forbidden", "string_pattern_mismatch"):
+            if loc in secret_locs and error["type"] in (
+                "extra_forbidden",
+                "string_pattern_mismatch",
+            ):
                 continue
             message = _message(model, error, loc)
             on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]

@@ -94,13 +94,11 @@ class Cluster(Model):
     url: Annotated[str, StringConstraints(pattern=URL_PATTERN)] = Field(
         description="https://host:8006"
     )
-    token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] = (
-        Field(description="API token id, user@realm!tokenname")
+    token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] = Field(
+        description="API token id, user@realm!tokenname"
     )
     token_secret_from: SecretRef
-    read_token_id: (
-        Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] | None
-    ) = Field(
+    read_token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] | None = Field(
         default=None,
         description=(
             "A read-only API token (user@realm!name, PVEAuditor is enough) for plan, drift, "
