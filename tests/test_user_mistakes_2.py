@@ -186,6 +186,38 @@ VALIDATE_CASES: list[tuple[str, dict[str, str | bytes | None], str]] = [
         f"{VM}:14:10: spec.power: true is not allowed; use 'running' or 'stopped'",
     ),
     (
+        "memory-infinite",
+        {VM: web01("memory: 2048", "memory: .inf")},
+        f"{VM}:8:11: spec.memory: inf is not a size; write it like 32G, 512M or 1T",
+    ),
+    (
+        "disk-size-not-a-number",
+        {VM: web01("size: 32G", "size: .nan")},
+        f"{VM}:11:39: spec.disks.scsi0.size: nan is not a size; write it like 32G",
+    ),
+    (
+        "cores-not-a-number",
+        {VM: web01("cores: 2", "cores: .nan")},
+        f"{VM}:7:10: spec.cores: nan is not a number; write digits, like 2",
+    ),
+    (
+        "number-as-key",
+        {VM: web01("  cores: 2\n", "  2: 2\n")},
+        f"{VM}:7:3: spec.2: a key must be a name, not the number 2; write a name (quote it if "
+        "it looks like a number) or fix the indentation",
+    ),
+    (
+        "upper-case-suffix",
+        {"clusters/lab/vms/web-02.YAML": WEB01},
+        "clusters/lab/vms/web-02.YAML:1:1: is not read: proxgit reads files ending in .yaml or "
+        ".yml (lower case); rename it",
+    ),
+    (
+        "config-named-yml",
+        {"proxgit.yaml": None, "proxgit.yml": CONFIG},
+        "proxgit.yml:1:1: proxgit reads proxgit.yaml; rename this file to it",
+    ),
+    (
         "directory-named-like-yaml",
         {"clusters/lab/vms/web-02.yaml/notes.txt": "x"},
         "clusters/lab/vms/web-02.yaml:1:1: is a directory; a guest is one file",
@@ -637,6 +669,7 @@ def test_a_proxgit_yaml_left_uncommitted_is_named_as_such(repo: GitRepo) -> None
         ["plan", "--actor", ""],
         ["plan", "--actor", "alice @example.com"],
         ["plan", "--out", "README.md/plan.txt"],
+        ["reflect", "--push", "--no-commit"],
         ["no-such-command"],
     ],
     ids=lambda args: "-".join(a.strip("-") for a in args),
@@ -645,7 +678,7 @@ def test_a_command_line_mistake_exits_1_never_2(args: list[str]) -> None:
     """2 means "changes" for plan and drift: a typo in CI must not read as a plan."""
     result = invoke(*args)
     assert result.exit_code == 1, result.output
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert result.stderr.strip().splitlines()[-1].lower().startswith("error: ")
 
 
 @pytest.mark.parametrize("command", ["plan", "drift"])
@@ -683,3 +716,28 @@ def test_a_closed_stdout_ends_quietly(make_repo: Callable[..., Path]) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     assert "BrokenPipe" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["apply", "--push"], ["reflect", "--push"], ["deletions", "execute", "--push"]],
+    ids=lambda args: "-".join(a.strip("-") for a in args),
+)
+def test_push_without_a_remote_fails_before_any_work(
+    repo: GitRepo, pve: Any, args: list[str]
+) -> None:
+    """A clone made with git init (no origin): --push is refused before Proxmox is read or
+    written and before anything is committed, not after the commit it cannot push."""
+    repo.commit({vm_path("web-01"): vm_yaml("web-01", 101)}, "guest")
+    repo.git("remote", "remove", "origin")
+    pve.requests.clear()
+    head = repo.git("rev-parse", "HEAD")
+    before = snapshot(repo.path)
+    result = invoke(*args, "--repo", str(repo.path))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: --push: {repo.path} has no remote 'origin' to push to; add it (git remote add "
+        "origin URL) or leave out --push; nothing was done"
+    )
+    assert pve.requests == []
+    assert repo.git("rev-parse", "HEAD") == head and snapshot(repo.path) == before

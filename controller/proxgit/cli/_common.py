@@ -123,6 +123,22 @@ def write_out(path: Path, text: str) -> None:
         _fail(f"--out {path}: cannot write it: {err.strerror}", 1)
 
 
+def require_remote(repo: Path, push: bool) -> None:
+    """``--push`` in a clone without the remote fails before anything is read or written,
+    not after the commit it could not push."""
+    if not push:
+        return
+    from proxgit.git import GitRepository
+
+    clone = GitRepository(repo)
+    if not clone.has_remote():
+        _fail(
+            f"--push: {repo} has no remote '{clone.remote}' to push to; add it (git remote add "
+            f"{clone.remote} URL) or leave out --push; nothing was done",
+            1,
+        )
+
+
 def progress_options(func: F) -> F:
     """``-v/--verbose`` (each Proxmox call too) and ``-q/--quiet`` (the summary only)."""
     func = click.option(

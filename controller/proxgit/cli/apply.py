@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.cli._common import (
+    finish,
+    progress_options,
+    progress_view,
+    repo_option,
+    require_remote,
+    user_errors,
+)
 
 
 @click.command()
@@ -62,6 +69,7 @@ def apply(
     from proxgit.deletions.executing import RequestState
     from proxgit.deletions.settling import apply_and_settle
 
+    require_remote(repo, push)
     stop = threading.Event()
     received: list[int] = []
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import click
 
 from proxgit.cli._common import (
+    _fail,
     finish,
     out_file_option,
     progress_options,
     progress_view,
     repo_option,
+    require_remote,
     user_errors,
     write_out,
 )
@@ -69,6 +71,9 @@ def reflect(
     from proxgit.reflecting import ReflectOptions, reflect_repository
     from proxgit.reflecting.netbox import describe
 
+    if push and not commit:
+        _fail("--push pushes the snapshot commit, and --no-commit makes none; drop one of them", 1)
+    require_remote(repo, push)
     with progress_view(verbose, quiet):
         result = reflect_repository(
             repo,

@@ -340,7 +340,7 @@ def _validate_document(
             ):
                 continue
             message = _message(model, error, loc)
-            on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
+            on_key = error["type"] in ("extra_forbidden", "invalid_key") or "[key]" in error["loc"]
             out.add(file, loc, message, key=on_key)
         return None
 
@@ -436,6 +436,13 @@ def _plain_message(kind: str, value: Any, ctx: dict[str, Any], loc: tuple[Any, .
         return (
             f"{shown} is too large: it must be less than or equal to {ctx['le']}; "
             f"write {ctx['le']} or less"
+        )
+    if kind == "finite_number":
+        return f"{shown} is not a number; write digits, like 2"
+    if kind == "invalid_key":
+        return (
+            f"a key must be a name, not {_yaml_type(value)}; write a name (quote it if it "
+            "looks like a number) or fix the indentation"
         )
     if kind == "string_type":
         return f"{shown} is not text; write it as a string (in quotes if it looks like a number)"

@@ -30,6 +30,10 @@ def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:
     config = root / CONFIG_FILE
     if config.is_symlink() or config.is_file():
         yield CONFIG_FILE, _read(config)
+    else:
+        for near in sorted(os.listdir(root)):
+            if near.lower() in _CONFIG_NEAR_MISSES:
+                yield near, NotADocument(f"proxgit reads {CONFIG_FILE}; rename this file to it")
     for top in DESIRED_ROOTS:
         base = os.path.join(root, top)
         if not os.path.isdir(base):
@@ -50,6 +54,19 @@ def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:
             for filename in sorted(filenames):
                 if filename.endswith(YAML_SUFFIXES):
                     yield f"{rel_dir}/{filename}", _read(Path(dirpath, filename))
+                elif filename.lower().endswith(YAML_SUFFIXES):
+                    yield (
+                        f"{rel_dir}/{filename}",
+                        NotADocument(
+                            "is not read: proxgit reads files ending in .yaml or .yml "
+                            "(lower case); rename it"
+                        ),
+                    )
+
+
+_CONFIG_NEAR_MISSES = frozenset(
+    {"proxgit.yml", "proxgit.yaml", "proxgit.yaml.yaml", ".proxgit.yaml"}
+)
 
 
 def _read(path: Path) -> str:

@@ -9,6 +9,7 @@ planner compare the same typed values.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -61,6 +62,8 @@ def parse_size(value: object, *, bare_unit: str = "G") -> int:
     """
     if isinstance(value, bool):
         raise ValueError("expected a size such as 32G or 512M, not a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a size; write it like 32G, 512M or 1T")
     if isinstance(value, int | float):
         return int(value * _UNIT[bare_unit])
     if not isinstance(value, str):
