@@ -741,3 +741,64 @@ def test_push_without_a_remote_fails_before_any_work(
     )
     assert pve.requests == []
     assert repo.git("rev-parse", "HEAD") == head and snapshot(repo.path) == before
+
+
+class _Hanging(http.server.BaseHTTPRequestHandler):
+    """A node that accepts the request and never answers (a hung pveproxy)."""
+
+    asked: threading.Event
+
+    def do_GET(self) -> None:
+        self.asked.set()
+        time.sleep(30)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("command", ["plan", "drift", "reflect"])
+def test_ctrl_c_while_proxmox_does_not_answer_ends_at_once(
+    tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without it, Ctrl-C waited for every read in flight: up to timeouts.read x retries."""
+    import signal
+
+    from fakepve.certs import make_cert
+
+    (tmp_path / "pki").mkdir()
+    cert, key = make_cert(str(tmp_path / "pki"), hosts=("127.0.0.1",))[:2]
+    asked = threading.Event()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Handler", (_Hanging,), {"asked": asked})
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    git = GitRepo(tmp_path)
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    git.commit(
+        {"proxgit.yaml": config_yaml(url, cert), vm_path("web-01"): vm_yaml("web-01", 101)}, "c"
+    )
+    head = git.git("rev-parse", "HEAD")
+    monkeypatch.setenv(TOKEN_ENV, TOKEN_SECRET)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxgit", command, "--repo", str(git.path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        assert asked.wait(30), "proxgit never asked"
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+        assert time.monotonic() - interrupted < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 130, err
+    assert err.strip() == "error: interrupted (Ctrl-C); nothing was committed"
+    assert git.git("rev-parse", "HEAD") == head
+    assert git.git("status", "--porcelain") == ""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -137,6 +140,31 @@ def require_remote(repo: Path, push: bool) -> None:
             f"{clone.remote} URL) or leave out --push; nothing was done",
             1,
         )
+
+
+def stops_at_ctrl_c(func: F) -> F:
+    """For commands that only read until their last step (plan, drift, reflect, import):
+    Ctrl-C ends them at once with exit 130. Without this, the interrupt waits for every
+    Proxmox read in flight to end, up to timeouts.read times the retries."""
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        click.echo("error: interrupted (Ctrl-C); nothing was committed", err=True)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(130)  # worker threads blocked in a read are not waited for
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return func(*args, **kwargs)
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def progress_options(func: F) -> F:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from proxgit.cli._common import finish, out_file_option, repo_option, user_errors, write_out
+from proxgit.cli._common import (
+    finish,
+    out_file_option,
+    repo_option,
+    stops_at_ctrl_c,
+    user_errors,
+    write_out,
+)
 
 if TYPE_CHECKING:
     from proxgit.forges import ForgeSettings
@@ -85,6 +92,7 @@ if TYPE_CHECKING:
     "(by default a pull request's plan reads only what it changes).",
 )
 @user_errors
+@stops_at_ctrl_c
 def plan(
     repo: Path,
     base: str | None,

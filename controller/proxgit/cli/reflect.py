@@ -20,6 +20,7 @@ from proxgit.cli._common import (
     progress_view,
     repo_option,
     require_remote,
+    stops_at_ctrl_c,
     user_errors,
     write_out,
 )
@@ -56,6 +57,7 @@ from proxgit.outcomes import Outcome
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @progress_options
 @user_errors
+@stops_at_ctrl_c
 def reflect(
     repo: Path,
     clusters: tuple[str, ...],
@@ -138,6 +140,7 @@ def reflect(
 )
 @out_file_option("Write the report to this file instead of stdout.")
 @user_errors
+@stops_at_ctrl_c
 def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | None) -> None:
     """Live state against the desired tree, field by field: 0 none, 2 drift, 1 error."""
     from proxgit.reflecting import run_drift
@@ -169,6 +172,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @progress_options
 @user_errors
+@stops_at_ctrl_c
 def import_command(
     repo: Path,
     cluster: str,
