@@ -218,6 +218,28 @@ VALIDATE_CASES: list[tuple[str, dict[str, str | bytes | None], str]] = [
         "proxgit.yml:1:1: proxgit reads proxgit.yaml; rename this file to it",
     ),
     (
+        "env-name-with-dollar",
+        {"proxgit.yaml": config("{env: PROXGIT_LAB_TOKEN}", "{env: $PROXGIT_LAB_TOKEN}")},
+        "proxgit.yaml:8:30: spec.clusters.lab.tokenSecretFrom.env: '$PROXGIT_LAB_TOKEN' is not "
+        "valid: write the variable's name alone, without $ or braces",
+    ),
+    (
+        "cloud-init-user-capitalised",
+        {VM: WEB01 + "  cloudInit: {user: Ubuntu}\n"},
+        f"{VM}:14:21: spec.cloudInit.user: 'Ubuntu' is not valid: a Linux user name: lower-case",
+    ),
+    (
+        "bridge-starting-with-digit",
+        {VM: web01("bridge: vmbr0", "bridge: 0vmbr")},
+        f"{VM}:13:20: spec.networks.net0.bridge: '0vmbr' is not valid: write the bridge's name "
+        "as on the node, like vmbr0",
+    ),
+    (
+        "pool-with-space",
+        {VM: WEB01 + "  pool: web servers\n"},
+        f"{VM}:14:9: spec.pool: 'web servers' is not valid: pool names use letters, digits",
+    ),
+    (
         "directory-named-like-yaml",
         {"clusters/lab/vms/web-02.yaml/notes.txt": "x"},
         "clusters/lab/vms/web-02.yaml:1:1: is a directory; a guest is one file",

@@ -38,11 +38,14 @@ from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, Vi
 from proxgit.models.base import (
     CLUSTER_NAME_PATTERN,
     DNS_NAME_PATTERN,
+    ENV_NAME_PATTERN,
     STORAGE_ID_PATTERN,
     TAG_PATTERN,
 )
 from proxgit.models.config import (
     BRANCH_PATTERN,
+    EMAIL_PATTERN,
+    FORGE_LOGIN_PATTERN,
     FORGE_REPOSITORY_PATTERN,
     FORGE_URL_PATTERN,
     NETBOX_URL_PATTERN,
@@ -51,12 +54,15 @@ from proxgit.models.config import (
 )
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.guests import (
+    BRIDGE_PATTERN,
     DISK_SLOT_PATTERN,
     HOTPLUG_PATTERN,
+    LINUX_USER_PATTERN,
     MAC_PATTERN,
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
     OSTEMPLATE_PATTERN,
+    POOL_PATTERN,
     SSH_KEY_PATTERN,
 )
 from proxgit.outcomes import Gate
@@ -75,6 +81,14 @@ _PATTERN_HINTS = {
     MAC_PATTERN: "write a MAC address like BC:24:11:2A:3B:4C",
     URL_PATTERN: "write the API address with https:// and no path, like "
     "https://pve1.example.net:8006",
+    ENV_NAME_PATTERN: "write the variable's name alone, without $ or braces, like "
+    "PROXGIT_LAB_TOKEN",
+    BRIDGE_PATTERN: "write the bridge's name as on the node, like vmbr0 (at most 15 characters)",
+    LINUX_USER_PATTERN: "a Linux user name: lower-case letters, digits, '_', '-' and '.', "
+    "starting with a letter or '_'",
+    POOL_PATTERN: "pool names use letters, digits, '-', '_' and '.'",
+    EMAIL_PATTERN: "write an email address, like alice@example.com",
+    FORGE_LOGIN_PATTERN: "write a forge login as forge:name, like github:alice",
     FORGE_URL_PATTERN: "write the forge's API address with its scheme, like "
     "https://api.github.com or https://gitlab.example.net/api/v4",
     FORGE_REPOSITORY_PATTERN: "write it as owner/name (GitLab: group/project)",

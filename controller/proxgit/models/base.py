@@ -158,6 +158,7 @@ MemoryMiB = Annotated[
 # Proxmox's tag grammar (pve-tag). Proxmox keeps a tag's case as written; by default
 # (datacenter.cfg ``tag-style: case-sensitive=0``) it drops duplicates ignoring case
 # and sorts ignoring case.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$"
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=128)]
 
@@ -204,7 +205,7 @@ class SecretRef(Model):
     The secret's value is never stored in desired YAML, a plan or a journal.
     """
 
-    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    env: Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)] | None = None
     file: str | None = None
 
     @model_validator(mode="after")
