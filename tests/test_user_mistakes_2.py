@@ -692,6 +692,11 @@ def test_a_proxgit_yaml_left_uncommitted_is_named_as_such(repo: GitRepo) -> None
         ["plan", "--actor", "alice @example.com"],
         ["plan", "--out", "README.md/plan.txt"],
         ["reflect", "--push", "--no-commit"],
+        ["apply", "--lock-lease", "0"],
+        ["deletions", "execute", "--lock-timeout", "-1"],
+        ["watch", "--interval", "0", "--url", "/nonexistent"],
+        ["watch", "--max-iterations", "0", "--url", "/nonexistent"],
+        ["schema", "--out", ""],
         ["no-such-command"],
     ],
     ids=lambda args: "-".join(a.strip("-") for a in args),
@@ -824,3 +829,16 @@ def test_ctrl_c_while_proxmox_does_not_answer_ends_at_once(
     assert err.strip() == "error: interrupted (Ctrl-C); nothing was committed"
     assert git.git("rev-parse", "HEAD") == head
     assert git.git("status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("inside", ["clusters", "clusters/lab/vms"])
+def test_validate_pointed_inside_the_repository_names_its_root(
+    make_repo: Callable[..., Path], inside: str
+) -> None:
+    root = make_repo()
+    result = invoke("validate", "--repo", str(root / inside))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{root / inside}:0:0: is inside the repository at {root}; run proxgit there, or pass "
+        f"--repo {root}"
+    )

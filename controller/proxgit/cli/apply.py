@@ -29,12 +29,14 @@ from proxgit.cli._common import (
 )
 @click.option(
     "--lock-timeout",
+    type=click.FloatRange(min=0),
     default=300.0,
     show_default=True,
     help="Seconds to wait for another apply's cluster lock.",
 )
 @click.option(
     "--lock-lease",
+    type=click.FloatRange(min=0, min_open=True),
     default=120.0,
     show_default=True,
     help="Seconds the cluster lock lives unless renewed (renewed every quarter of it).",

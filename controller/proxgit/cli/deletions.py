@@ -93,7 +93,7 @@ def deletions_reject(
 @deletions.command("execute")
 @repo_option
 @click.option("--push/--no-push", default=False, help="Push the archive commit.")
-@click.option("--lock-timeout", default=300.0, show_default=True)
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True)
 @progress_options
 @user_errors
 def deletions_execute(

@@ -175,8 +175,35 @@ class _Collector:
 def load_directory(root: Path) -> DesiredState:
     """Load and validate the desired tree in the working directory ``root``."""
     if not root.is_dir():
-        raise InvalidRepository([Problem(str(root), 0, 0, "", "no such directory")])
-    return load_files(read_working_tree(root))
+        raise InvalidRepository(
+            [Problem(str(root), 0, 0, "", "no such directory; give the repository's root")]
+        )
+    try:
+        return load_files(read_working_tree(root))
+    except InvalidRepository as err:
+        raise _inside_repository(root, err) from None
+
+
+def _inside_repository(root: Path, err: InvalidRepository) -> InvalidRepository:
+    """Pointed at a folder inside the repository (clusters/, a cluster): say where the
+    root is instead of only that proxgit.yaml is missing."""
+    if (root / CONFIG_FILE).exists():
+        return err
+    for parent in root.absolute().parents:
+        if (parent / CONFIG_FILE).is_file():
+            return InvalidRepository(
+                [
+                    Problem(
+                        str(root.absolute()),
+                        0,
+                        0,
+                        "",
+                        f"is inside the repository at {parent}; run proxgit there, or pass "
+                        f"--repo {parent}",
+                    )
+                ]
+            )
+    return err
 
 
 def load_revision(repo: Path, revision: str) -> DesiredState:
