@@ -92,7 +92,7 @@ def test_init_refuses_a_file_and_an_unknown_forge(tmp_path: Path) -> None:
     code, output = _init(str(target))
     assert code == 1 and "is not a directory" in output
     code, output = _init("--forge", "bitbucket", str(tmp_path / "new"))
-    assert code == 2 and "bitbucket" in output
+    assert code == 1 and "bitbucket" in output
     assert not (tmp_path / "new").exists()
 
 

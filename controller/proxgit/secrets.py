@@ -118,10 +118,20 @@ def resolve_secret(ref: SecretRef, *, what: str, base_dir: Path | None = None) -
     """The value of a secret named by ``{env: NAME}`` or ``{file: PATH}``."""
     if ref.env is not None:
         value = os.environ.get(ref.env)
-        if not value:
+        if value is None:
             raise ConfigError(
                 f"{what}: environment variable {ref.env} is not set; export it "
                 "with the secret's value"
+            )
+        if not value.strip():
+            raise ConfigError(
+                f"{what}: environment variable {ref.env} is empty; export it with the "
+                "secret's value"
+            )
+        if any("\udc80" <= c <= "\udcff" for c in value):
+            raise ConfigError(
+                f"{what}: environment variable {ref.env} holds bytes that are not UTF-8; "
+                "export the secret as text"
             )
         return value.strip()
     assert ref.file is not None
@@ -129,9 +139,28 @@ def resolve_secret(ref: SecretRef, *, what: str, base_dir: Path | None = None) -
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     try:
-        return path.read_text(encoding="utf-8").strip()
+        raw = path.read_bytes()
     except OSError as err:
-        raise ConfigError(f"{what}: cannot read secret file {path}: {err.strerror}") from err
+        fix = (
+            "create it with the secret, or fix file: in the reference"
+            if isinstance(err, FileNotFoundError)
+            else "point file: at a readable file holding the secret"
+        )
+        raise ConfigError(
+            f"{what}: cannot read secret file {path.absolute()}: {err.strerror}; {fix}"
+        ) from err
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what}: secret file {path.absolute()} is not UTF-8 text; write the secret into it "
+            "as text"
+        ) from None
+    if not text:
+        raise ConfigError(
+            f"{what}: secret file {path.absolute()} is empty; write the secret into it"
+        )
+    return text
 
 
 class SecretBox:

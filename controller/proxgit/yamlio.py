@@ -84,9 +84,17 @@ def parse_document(text: str) -> tuple[Any, YamlFault | None]:
         if fault is not None:
             return None, fault
         first = str(err).splitlines()[0] if str(err) else "invalid YAML"
+        if "alias replay limit" in first or "recursion limit" in first:
+            return None, YamlFault(
+                1,
+                1,
+                "YAML error: the aliases (*name) expand to more than a million values; "
+                "write the values out instead of nesting aliases",
+            )
         match = re.search(r"line (\d+), column (\d+)", first)
         line, col = (int(match.group(1)), int(match.group(2))) if match else (1, 1)
-        return None, YamlFault(line, col, f"YAML error: {first}")
+        tab = _tab_fault(text, line, col)
+        return None, tab or YamlFault(line, col, f"YAML error: {first}")
     if isinstance(data, list):
         # yaml-rs returns several documents as a list; the parser says where
         # the second one starts (a genuine top-level list is refused later).
@@ -99,6 +107,20 @@ def parse_document(text: str) -> tuple[Any, YamlFault | None]:
         except _MergeError as err:
             return None, YamlFault(err.line, err.col, str(err), "<<")
     return data, None
+
+
+def _tab_fault(text: str, line: int, col: int) -> YamlFault | None:
+    """A syntax error at a tab (YAML indents with spaces only), said in those words."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    here = lines[line - 1]
+    at = here.find("\t", max(col - 2, 0))
+    if at < 0 or at > col or "\t" not in here[: col + 1]:
+        return None
+    return YamlFault(
+        line, at + 1, "YAML syntax error: a tab character; YAML indents and separates with spaces"
+    )
 
 
 class _MergeError(ValueError):
@@ -148,7 +170,8 @@ def _locate_fault(text: str) -> YamlFault | None:
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
-        return _marked_fault(err)
+        fault = _marked_fault(err)
+        return _tab_fault(text, fault.line, fault.col) or fault
     except yaml.YAMLError as err:
         return YamlFault(1, 1, f"YAML error: {err}")
     finally:
@@ -162,6 +185,7 @@ def _marked_fault(err: yaml.MarkedYAMLError) -> YamlFault:
     problem = err.problem or "invalid YAML"
     if "expected a single document" in str(err.context or "") + problem:
         problem = "one document per file: remove the '---' and split it into files"
+
     context = ""
     if err.context and "single document" not in err.context:
         context = f" {err.context}"

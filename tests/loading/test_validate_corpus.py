@@ -55,7 +55,7 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     (
         "vmid-too-small",
         {VM: vm(spec="spec:\n  vmid: 99\n  node: pve1\n")},
-        f"{VM}:5:9: spec.vmid: Input should be greater than or equal to 100",
+        f"{VM}:5:9: spec.vmid: 99 is too small: it must be greater than or equal to 100",
     ),
     (
         "bad-size",
@@ -198,7 +198,8 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     (
         "vlan-out-of-range",
         {VM: vm("  networks:\n    net0: {bridge: vmbr0, tag: 5000}\n")},
-        f"{VM}:8:32: spec.networks.net0.tag: Input should be less than or equal to 4094",
+        f"{VM}:8:32: spec.networks.net0.tag: 5000 is too large: it must be less than or "
+        "equal to 4094",
     ),
     (
         "bad-mac",

@@ -73,7 +73,7 @@ def _load(spec: str, kind: str = "VirtualMachine") -> None:
         (
             "disks:\n  scsi0: {storage: local-lvm, size: 8G, iopsMaxLength: 0}\n",
             "VirtualMachine",
-            "iopsMaxLength: Input should be greater than or equal to 1",
+            "iopsMaxLength: 0 is too small: it must be greater than or equal to 1",
         ),
         (
             "disks:\n  scsi0: {storage: local-lvm, size: 8G, mbpsRdMax: -1}\n",

@@ -11,13 +11,41 @@ traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from proxgit import __version__
 from proxgit.cli import apply, deletions, demo, init, plan, reflect, schema, validate, watch
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The ``proxgit`` group: a mistake on the command line (an unknown option, a bad
+    value, a missing argument) exits 1, "error" in every command's table, never 2,
+    which ``plan`` and ``drift`` use for "changes"."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            err.exit_code = 1  # type: ignore[misc]  # click keeps it on the class
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            err.exit_code = 1  # type: ignore[misc]  # click keeps it on the class
+            raise
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="proxgit")
 def main() -> None:
     """GitOps for Proxmox VE: plan on pull requests, apply on merge, four-eyes deletions."""

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.cli._common import (
+    finish,
+    progress_options,
+    progress_view,
+    repo_option,
+    require_remote,
+    user_errors,
+)
 
 
 @click.command()
@@ -22,12 +29,14 @@ from proxgit.cli._common import finish, progress_options, progress_view, repo_op
 )
 @click.option(
     "--lock-timeout",
+    type=click.FloatRange(min=0),
     default=300.0,
     show_default=True,
     help="Seconds to wait for another apply's cluster lock.",
 )
 @click.option(
     "--lock-lease",
+    type=click.FloatRange(min=0, min_open=True),
     default=120.0,
     show_default=True,
     help="Seconds the cluster lock lives unless renewed (renewed every quarter of it).",
@@ -62,6 +71,7 @@ def apply(
     from proxgit.deletions.executing import RequestState
     from proxgit.deletions.settling import apply_and_settle
 
+    require_remote(repo, push)
     stop = threading.Event()
     received: list[int] = []
 

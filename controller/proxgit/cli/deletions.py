@@ -12,6 +12,7 @@ from proxgit.cli._common import (
     progress_options,
     progress_view,
     repo_option,
+    require_remote,
     user_errors,
 )
 
@@ -62,6 +63,7 @@ def deletions_approve(request_id: str, repo: Path, sign: bool | None, push: bool
     """Approve a request in a commit of your own, after checking it would count."""
     from proxgit.deletions.deciding import decide_locally
 
+    require_remote(repo, push)
     done = decide_locally(repo, request_id, approve=True, sign=sign, push=push)
     click.echo(done.message)
 
@@ -81,6 +83,7 @@ def deletions_reject(
 
     if not reason.strip():
         _fail("--reason must say why the guest must stay", 1)
+    require_remote(repo, push)
     done = decide_locally(repo, request_id, approve=False, reason=reason, sign=sign, push=push)
     click.echo(done.message)
 
@@ -88,7 +91,7 @@ def deletions_reject(
 @deletions.command("execute")
 @repo_option
 @click.option("--push/--no-push", default=False, help="Push the archive commit.")
-@click.option("--lock-timeout", default=300.0, show_default=True)
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True)
 @progress_options
 @user_errors
 def deletions_execute(
@@ -97,6 +100,7 @@ def deletions_execute(
     """Destroy approved guests; untag and archive rejected, expired and withdrawn requests."""
     from proxgit.deletions.executing import process_requests
 
+    require_remote(repo, push)
     with progress_view(verbose, quiet):
         run = process_requests(repo, execute=True, push=push, lock_wait=lock_timeout)
     if quiet:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from proxgit.cli._common import finish, repo_option, user_errors
+from proxgit.cli._common import (
+    finish,
+    out_file_option,
+    repo_option,
+    stops_at_ctrl_c,
+    user_errors,
+    write_out,
+)
 
 if TYPE_CHECKING:
     from proxgit.forges import ForgeSettings
@@ -26,17 +33,12 @@ if TYPE_CHECKING:
 @click.option(
     "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the rendered plan to this file instead of stdout.",
-)
+@out_file_option("Write the rendered plan to this file instead of stdout.")
 @click.option(
     "--actor",
     "actors",
     multiple=True,
+    callback=lambda ctx, param, value: _check_actors(value),
     help="Identity whose permissions are checked "
     "(email or forge login like github:alice); repeatable.",
 )
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
     "(by default a pull request's plan reads only what it changes).",
 )
 @user_errors
+@stops_at_ctrl_c
 def plan(
     repo: Path,
     base: str | None,
@@ -167,12 +170,24 @@ def plan(
         use_color = color if color is not None else (out_file is None and color_allowed(sys.stdout))
         text = render_text(the_plan, color=use_color)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        write_out(out_file, text)
     else:
         click.echo(text, nl=False)
     if forge_settings is not None:
         _publish(forge_settings, the_plan)
     finish(the_plan.outcome)
+
+
+def _check_actors(actors: tuple[str, ...]) -> tuple[str, ...]:
+    """``--actor`` values without surrounding blanks; an empty one is a mistake."""
+    cleaned = tuple(actor.strip() for actor in actors)
+    if any(not actor or any(c.isspace() for c in actor) for actor in cleaned):
+        shown = next(a for a in actors if not a.strip() or any(c.isspace() for c in a.strip()))
+        raise click.BadParameter(
+            f"'{shown}' is not an identity; give an email (alice@example.com) or a forge "
+            "login (github:alice)"
+        )
+    return cleaned
 
 
 def _publish(settings: ForgeSettings, the_plan: Plan) -> None:

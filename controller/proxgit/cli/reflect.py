@@ -12,7 +12,18 @@ from pathlib import Path
 
 import click
 
-from proxgit.cli._common import finish, progress_options, progress_view, repo_option, user_errors
+from proxgit.cli._common import (
+    _fail,
+    finish,
+    out_file_option,
+    progress_options,
+    progress_view,
+    repo_option,
+    require_remote,
+    stops_at_ctrl_c,
+    user_errors,
+    write_out,
+)
 from proxgit.outcomes import Outcome
 
 
@@ -46,6 +57,7 @@ from proxgit.outcomes import Outcome
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @progress_options
 @user_errors
+@stops_at_ctrl_c
 def reflect(
     repo: Path,
     clusters: tuple[str, ...],
@@ -61,6 +73,9 @@ def reflect(
     from proxgit.reflecting import ReflectOptions, reflect_repository
     from proxgit.reflecting.netbox import describe
 
+    if push and not commit:
+        _fail("--push pushes the snapshot commit, and --no-commit makes none; drop one of them", 1)
+    require_remote(repo, push)
     with progress_view(verbose, quiet):
         result = reflect_repository(
             repo,
@@ -123,14 +138,9 @@ def reflect(
 @click.option(
     "--output", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the report to this file instead of stdout.",
-)
+@out_file_option("Write the report to this file instead of stdout.")
 @user_errors
+@stops_at_ctrl_c
 def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | None) -> None:
     """Live state against the desired tree, field by field: 0 none, 2 drift, 1 error."""
     from proxgit.reflecting import run_drift
@@ -144,7 +154,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
     views = {"json": render_drift_json, "markdown": render_drift_markdown}
     text = views.get(output, render_drift_text)(report)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        write_out(out_file, text)
     else:
         click.echo(text, nl=False)
     finish(Outcome.failed if report.errors else Outcome.changes if report.has_drift else Outcome.ok)
@@ -162,6 +172,7 @@ def drift(repo: Path, clusters: tuple[str, ...], output: str, out_file: Path | N
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @progress_options
 @user_errors
+@stops_at_ctrl_c
 def import_command(
     repo: Path,
     cluster: str,

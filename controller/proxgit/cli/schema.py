@@ -9,13 +9,21 @@ import click
 from proxgit.cli._common import _fail, user_errors
 
 
+def _named_dir(value: str) -> Path:
+    """``--out ''`` would write into the current directory: a mistake, not a choice."""
+    if not value.strip():
+        raise click.BadParameter("empty; name the directory for the schemas, like schemas")
+    return Path(value)
+
+
 @click.command()
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("schemas"),
+    type=click.Path(file_okay=False),
+    default="schemas",
     show_default=True,
+    callback=lambda ctx, param, value: _named_dir(value),
 )
 @click.option("--check", is_flag=True, help="Exit 1 if the files differ from the models.")
 @user_errors

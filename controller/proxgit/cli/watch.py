@@ -26,7 +26,13 @@ from proxgit.cli._common import _fail, user_errors
     multiple=True,
     help="Only these clusters (shard); repeatable. Default: all.",
 )
-@click.option("--interval", default=30.0, show_default=True, help="Seconds between iterations.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds between iterations.",
+)
 @click.option(
     "--reflect-interval",
     default="15m",
@@ -40,7 +46,12 @@ from proxgit.cli._common import _fail, user_errors
     help="Address of /healthz, /readyz and /metrics ('off' to disable).",
 )
 @click.option("--push/--no-push", default=True, show_default=True)
-@click.option("--max-iterations", type=int, default=None, help="Stop after N iterations.")
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N iterations.",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),

@@ -102,11 +102,24 @@ class History:
 
     def resolve(self, revision: str) -> str:
         if revision.startswith("-"):
-            raise RepositoryError(f"{self.repo_path}: no such revision '{revision}'")
+            raise RepositoryError(
+                f"{self.repo_path}: no such revision '{revision}'; name a branch, tag or commit"
+            )
         out = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
         if not out.strip():
-            raise RepositoryError(f"{self.repo_path}: no such revision '{revision}'")
+            raise RepositoryError(
+                f"{self.repo_path}: no such revision '{revision}'; {self.revision_hint(revision)}"
+            )
         return out.strip()
+
+    def revision_hint(self, revision: str) -> str:
+        """What to do about a revision that does not resolve."""
+        if not self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+            return "the repository has no commits yet: commit proxgit.yaml and clusters/ first"
+        if "/" in revision and not revision.startswith(("refs/", "/")):
+            remote = revision.split("/", 1)[0]
+            return f"fetch it first (git fetch {remote}), or check the name with git branch -a"
+        return "check the name with git log --oneline or git branch -a"
 
     def try_resolve(self, revision: str) -> str | None:
         try:

@@ -26,6 +26,7 @@ from pathlib import Path
 import git
 
 from proxgit.errors import ConfigError, RepositoryError
+from proxgit.git.history import History
 from proxgit.models.config import CommitIdentity, Config
 
 SKIP_CI = "[skip ci]"
@@ -152,7 +153,8 @@ class GitRepository:
         try:
             return self.repo.commit(revision).hexsha
         except (git.BadName, ValueError) as err:
-            raise RepositoryError(f"{self.path}: no such revision '{revision}'") from err
+            hint = History(self.path).revision_hint(revision)
+            raise RepositoryError(f"{self.path}: no such revision '{revision}'; {hint}") from err
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.repo.is_ancestor(self.repo.commit(older), self.repo.commit(newer))

@@ -27,6 +27,7 @@ from proxgit.layout import (
     is_deletion_request_path,
 )
 from proxgit.loading.sources import (
+    NotADocument,
     changed_paths,
     read_git_files,
     read_git_revision,
@@ -37,17 +38,32 @@ from proxgit.models import CONFIRM_PHRASE, DOCUMENT_KINDS, Config, Container, Vi
 from proxgit.models.base import (
     CLUSTER_NAME_PATTERN,
     DNS_NAME_PATTERN,
+    ENV_NAME_PATTERN,
     STORAGE_ID_PATTERN,
     TAG_PATTERN,
 )
-from proxgit.models.config import URL_PATTERN
+from proxgit.models.config import (
+    BRANCH_PATTERN,
+    EMAIL_PATTERN,
+    FORGE_LOGIN_PATTERN,
+    FORGE_REPOSITORY_PATTERN,
+    FORGE_URL_PATTERN,
+    NETBOX_URL_PATTERN,
+    TOKEN_ID_PATTERN,
+    URL_PATTERN,
+)
 from proxgit.models.deletion import DeletionRequest
 from proxgit.models.guests import (
+    BRIDGE_PATTERN,
     DISK_SLOT_PATTERN,
     HOTPLUG_PATTERN,
+    LINUX_USER_PATTERN,
     MAC_PATTERN,
     MP_SLOT_PATTERN,
     NET_SLOT_PATTERN,
+    OSTEMPLATE_PATTERN,
+    POOL_PATTERN,
+    SSH_KEY_PATTERN,
 )
 from proxgit.outcomes import Gate
 from proxgit.pauses import gc_paused
@@ -63,7 +79,26 @@ _PATTERN_HINTS = {
     NET_SLOT_PATTERN: "network slots are net0-net31",
     MP_SLOT_PATTERN: "mount point slots are mp0-mp255",
     MAC_PATTERN: "write a MAC address like BC:24:11:2A:3B:4C",
-    URL_PATTERN: "write the API address like https://pve1.example.net:8006",
+    URL_PATTERN: "write the API address with https:// and no path, like "
+    "https://pve1.example.net:8006",
+    ENV_NAME_PATTERN: "write the variable's name alone, without $ or braces, like "
+    "PROXGIT_LAB_TOKEN",
+    BRIDGE_PATTERN: "write the bridge's name as on the node, like vmbr0 (at most 15 characters)",
+    LINUX_USER_PATTERN: "a Linux user name: lower-case letters, digits, '_', '-' and '.', "
+    "starting with a letter or '_'",
+    POOL_PATTERN: "pool names use letters, digits, '-', '_' and '.'",
+    EMAIL_PATTERN: "write an email address, like alice@example.com",
+    FORGE_LOGIN_PATTERN: "write a forge login as forge:name, like github:alice",
+    FORGE_URL_PATTERN: "write the forge's API address with its scheme, like "
+    "https://api.github.com or https://gitlab.example.net/api/v4",
+    FORGE_REPOSITORY_PATTERN: "write it as owner/name (GitLab: group/project)",
+    NETBOX_URL_PATTERN: "write NetBox's address with its scheme, like https://netbox.example.net",
+    BRANCH_PATTERN: "write a branch name, like main",
+    OSTEMPLATE_PATTERN: "write the template's volume id, storage:vztmpl/file, like "
+    "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+    TOKEN_ID_PATTERN: "write the API token id as user@realm!tokenname, like proxgit@pve!gitops",
+    SSH_KEY_PATTERN: "write one public key per entry, as in a .pub file: "
+    "ssh-ed25519 AAAA... comment",
     TAG_PATTERN: "tags use letters, digits and _ - + . and start with a letter, digit or _",
     DNS_NAME_PATTERN: "use a DNS name: letters, digits, '-' and '.', not starting or ending in '-'",
     CLUSTER_NAME_PATTERN: "cluster names use lower-case letters, digits, '-' and '_'",
@@ -140,14 +175,41 @@ class _Collector:
 def load_directory(root: Path) -> DesiredState:
     """Load and validate the desired tree in the working directory ``root``."""
     if not root.is_dir():
-        raise InvalidRepository([Problem(str(root), 0, 0, "", "no such directory")])
-    return load_files(read_working_tree(root))
+        raise InvalidRepository(
+            [Problem(str(root), 0, 0, "", "no such directory; give the repository's root")]
+        )
+    try:
+        return load_files(read_working_tree(root))
+    except InvalidRepository as err:
+        raise _inside_repository(root, err) from None
+
+
+def _inside_repository(root: Path, err: InvalidRepository) -> InvalidRepository:
+    """Pointed at a folder inside the repository (clusters/, a cluster): say where the
+    root is instead of only that proxgit.yaml is missing."""
+    if (root / CONFIG_FILE).exists():
+        return err
+    for parent in root.absolute().parents:
+        if (parent / CONFIG_FILE).is_file():
+            return InvalidRepository(
+                [
+                    Problem(
+                        str(root.absolute()),
+                        0,
+                        0,
+                        "",
+                        f"is inside the repository at {parent}; run proxgit there, or pass "
+                        f"--repo {parent}",
+                    )
+                ]
+            )
+    return err
 
 
 def load_revision(repo: Path, revision: str) -> DesiredState:
     """Load and validate the desired tree as it is in a Git revision."""
     sha = resolve_revision(repo, revision)
-    state = load_files(read_git_revision(repo, sha))
+    state = load_files(read_git_revision(repo, sha), revision=sha)
     state.revision = sha
     return state
 
@@ -160,20 +222,24 @@ def load_revision_against(repo: Path, revision: str, other: DesiredState) -> Des
     if other.revision is None or not re.fullmatch(r"[0-9a-f]{40,64}", other.revision):
         return load_revision(repo, sha)  # the working tree: no commit to compare with
     changed = set(changed_paths(repo, sha, other.revision))
-    state = load_files(read_git_files(repo, sha, sorted(changed)))
+    state = load_files(read_git_files(repo, sha, sorted(changed)), revision=sha)
     kept = {key: g for key, g in other.guests.items() if g.path not in changed}
     state.guests = {**kept, **state.guests}
     state.revision = sha
     return state
 
 
-def load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
-    """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem."""
+def load_files(files: Iterable[tuple[str, str]], *, revision: str | None = None) -> DesiredState:
+    """Validate ``(path, text)`` pairs into a :class:`DesiredState` or raise with every problem.
+
+    ``revision`` is the commit the files come from, named when proxgit.yaml is missing
+    from it (it may exist, uncommitted, in the working tree).
+    """
     with gc_paused():
-        return _load_files(files)
+        return _load_files(files, revision)
 
 
-def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
+def _load_files(files: Iterable[tuple[str, str]], revision: str | None = None) -> DesiredState:
     out = _Collector()
     config: Config | None = None
     config_file: _File | None = None
@@ -183,6 +249,13 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
     for path, text in files:
         if path.startswith(ARCHIVE_PREFIX):
             continue  # finished deletion requests, kept for the record
+        if isinstance(text, NotADocument):
+            out.problems.append(Problem(path, 1, 1, "", str(text)))
+            continue
+        text = text.removeprefix("\ufeff")  # a byte order mark some editors write
+        if "\ufffd" in text:
+            out.problems.append(_not_utf8(path, text))
+            continue
         file = _File(path, text)
         expected_kind = _expected_kind(path)
         if expected_kind is None:
@@ -221,7 +294,12 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
                 0,
                 "",
                 "missing: a desired-state repository needs "
-                "proxgit.yaml at its root (see docs/repository-format.md)",
+                "proxgit.yaml at its root (see docs/repository-format.md)"
+                + (
+                    f"; it is not in commit {revision[:12]}: commit it"
+                    if revision is not None
+                    else ""
+                ),
             )
         )
     if config is not None and config_file is not None:
@@ -232,6 +310,20 @@ def _load_files(files: Iterable[tuple[str, str]]) -> DesiredState:
         raise InvalidRepository(sorted(set(out.problems)))
     assert config is not None
     return DesiredState(config=config, guests=guests, deletion_requests=requests)
+
+
+def _not_utf8(path: str, text: str) -> Problem:
+    """A file with bytes that are not UTF-8 (read as U+FFFD), located at the first one."""
+    offset = text.index("\ufffd")
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Problem(
+        path,
+        line,
+        col,
+        "",
+        "bytes that are not UTF-8 text; save the file as UTF-8 (or remove the character)",
+    )
 
 
 def _expected_kind(path: str) -> str | None:
@@ -283,10 +375,13 @@ def _validate_document(
     except ValidationError as err:
         for error in err.errors():
             loc = _yaml_loc(error["loc"])
-            if error["type"] == "extra_forbidden" and loc in secret_locs:
+            if loc in secret_locs and error["type"] in (
+                "extra_forbidden",
+                "string_pattern_mismatch",
+            ):
                 continue
             message = _message(model, error, loc)
-            on_key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
+            on_key = error["type"] in ("extra_forbidden", "invalid_key") or "[key]" in error["loc"]
             out.add(file, loc, message, key=on_key)
         return None
 
@@ -315,6 +410,8 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         allowed = _keys_at(model, loc[:-1])
+        if len(loc) == 1 and name in _keys_at(model, ("spec",)):
+            return f"unknown key '{name}' at the top level; it belongs under spec: indent it"
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         hint = (
             f"; did you mean '{close[0]}'?"
@@ -329,18 +426,90 @@ def _message(model: type[BaseModel], error: Any, loc: tuple[Any, ...]) -> str:
         hint = _PATTERN_HINTS.get(pattern, f"must match {pattern}")
         return f"'{error['input']}' is not valid: {hint}"
     if kind == "literal_error":
-        return (
-            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
-        )
+        value = error["input"]
+        shown = str(value).lower() if isinstance(value, bool) else f"'{value}'"
+        return f"{shown} is not allowed; {error['msg'].replace('Input should be', 'use')}"
     if kind == "enum":
-        return (
-            f"'{error['input']}' is not allowed; {error['msg'].replace('Input should be', 'use')}"
-        )
+        value = error["input"]
+        shown = str(value).lower() if isinstance(value, bool) else f"'{value}'"
+        return f"{shown} is not allowed; {error['msg'].replace('Input should be', 'use')}"
     if kind == "bool_type":
         return _bool_message(error["input"])
+    plain = _plain_message(kind, error.get("input"), error.get("ctx") or {}, loc)
+    if plain is not None:
+        return plain
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return message
+
+
+_SECRET_REF_FIELDS = re.compile(r"(?i)from$")
+
+
+def _plain_message(kind: str, value: Any, ctx: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """Pydantic's type and range errors in the user's words, each with what to write."""
+    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    field = str(loc[-1]) if loc else ""
+    if kind in ("dict_type", "model_type", "model_attributes_type") and _SECRET_REF_FIELDS.search(
+        field
+    ):
+        # never echo the value: it may be the secret itself, pasted in
+        return (
+            "write where the secret is, as {env: NAME} or {file: PATH}; "
+            "the secret itself never goes in the repository"
+        )
+    if kind in ("int_parsing", "int_type"):
+        return f"{shown} is not a whole number; write digits only, like 2"
+    if kind == "int_from_float":
+        return f"{shown} is not a whole number; write it without a fraction"
+    if kind in ("float_parsing", "float_type"):
+        return f"{shown} is not a number; write digits, like 1.5"
+    if kind == "greater_than" and "gt" in ctx:
+        return f"{shown} is too small: it must be greater than {ctx['gt']}; write a larger number"
+    if kind == "less_than" and "lt" in ctx:
+        return f"{shown} is too large: it must be less than {ctx['lt']}"
+    if kind == "greater_than_equal" and "ge" in ctx:
+        return (
+            f"{shown} is too small: it must be greater than or equal to {ctx['ge']}; "
+            f"write {ctx['ge']} or more"
+        )
+    if kind == "less_than_equal" and "le" in ctx:
+        return (
+            f"{shown} is too large: it must be less than or equal to {ctx['le']}; "
+            f"write {ctx['le']} or less"
+        )
+    if kind == "finite_number":
+        return f"{shown} is not a number; write digits, like 2"
+    if kind == "invalid_key":
+        return (
+            f"a key must be a name, not {_yaml_type(value)}; write a name (quote it if it "
+            "looks like a number) or fix the indentation"
+        )
+    if kind == "string_type":
+        return f"{shown} is not text; write it as a string (in quotes if it looks like a number)"
+    if kind == "list_type":
+        return f"expected a list, found {_yaml_type(value)}; write [a, b] or one '- item' per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (key: value lines or {{key: value}}), found {_yaml_type(value)}"
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"too long: at most {ctx['max_length']} characters; shorten it"
+    return None
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
 
 
 _TRUE_WORDS = frozenset({"yes", "y", "on", "true", "1"})
@@ -394,6 +563,10 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+# secret keys whose reference is the key plus From (tokenSecret -> tokenSecretFrom)
+_REFERENCED = frozenset({"password", "token", "tokenSecret", "readTokenSecret", "signingKey"})
+
+
 def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...]]:
     """Report plaintext secrets anywhere in a document; returns their locations."""
     found: set[tuple[Any, ...]] = set()
@@ -410,7 +583,14 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
                 if normalize_key(str(key)) in SECRET_KEYS and not isinstance(value, dict | list):
                     if value not in (None, ""):
                         found.add(here)
-                        out.add(file, here, f"plaintext secret in desired YAML; {fix}", key=True)
+                        named = f"use {key}From: {{env: NAME}} or {{file: PATH}}"
+                        out.add(
+                            file,
+                            here,
+                            f"plaintext secret in desired YAML; "
+                            f"{named if str(key) in _REFERENCED else fix}",
+                            key=True,
+                        )
                     continue
                 walk(value, here)
         elif isinstance(node, list):
@@ -418,8 +598,15 @@ def _scan_secrets(file: _File, data: Any, out: _Collector) -> set[tuple[Any, ...
                 walk(value, (*loc, index))
         elif isinstance(node, str) and SECRET_VALUE.search(node):
             found.add(loc)
+            where = (
+                "paste the public key (the .pub file) instead"
+                if any(str(part).lower() == "sshkeys" for part in loc)
+                else fix
+            )
             out.add(
-                file, loc, f"value looks like a secret (private key, token or password hash); {fix}"
+                file,
+                loc,
+                f"value looks like a secret (private key, token or password hash); {where}",
             )
 
     walk(data, ())

@@ -15,11 +15,25 @@ from proxgit.git.history import History
 from proxgit.layout import CONFIG_FILE, DESIRED_ROOTS, YAML_SUFFIXES
 
 
+class NotADocument(str):
+    """What a source yields for a path that cannot be a desired document (a symbolic
+    link, a directory named like a YAML file, a file it cannot read): the text is the
+    reason, which the loader reports at that path."""
+
+
 def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:
-    """Desired-tree files under ``root``, as ``(posix relative path, text)``."""
+    """Desired-tree files under ``root``, as ``(posix relative path, text)``.
+
+    Symbolic links are not followed: a Git revision stores only the link, so the
+    working tree must not read what it points at (perhaps outside the repository).
+    """
     config = root / CONFIG_FILE
-    if config.is_file():
-        yield CONFIG_FILE, config.read_text(encoding="utf-8", errors="replace")
+    if config.is_symlink() or config.is_file():
+        yield CONFIG_FILE, _read(config)
+    else:
+        for near in sorted(os.listdir(root)):
+            if near.lower() in _CONFIG_NEAR_MISSES:
+                yield near, NotADocument(f"proxgit reads {CONFIG_FILE}; rename this file to it")
     for top in DESIRED_ROOTS:
         base = os.path.join(root, top)
         if not os.path.isdir(base):
@@ -28,11 +42,44 @@ def read_working_tree(root: Path) -> Iterator[tuple[str, str]]:
             dirnames.sort()
             # os.walk yields paths that start with ``base`` exactly as given.
             rel_dir = top + dirpath[len(base) :].replace(os.sep, "/")
+            for dirname in dirnames:
+                if dirname.endswith(YAML_SUFFIXES):
+                    yield (
+                        f"{rel_dir}/{dirname}",
+                        NotADocument(
+                            "is a directory; a guest is one file: rename the directory "
+                            "or move its files"
+                        ),
+                    )
             for filename in sorted(filenames):
                 if filename.endswith(YAML_SUFFIXES):
-                    with open(f"{dirpath}/{filename}", "rb") as handle:
-                        text = handle.read().decode("utf-8", errors="replace")
-                    yield f"{rel_dir}/{filename}", text
+                    yield f"{rel_dir}/{filename}", _read(Path(dirpath, filename))
+                elif filename.lower().endswith(YAML_SUFFIXES):
+                    yield (
+                        f"{rel_dir}/{filename}",
+                        NotADocument(
+                            "is not read: proxgit reads files ending in .yaml or .yml "
+                            "(lower case); rename it"
+                        ),
+                    )
+
+
+_CONFIG_NEAR_MISSES = frozenset(
+    {"proxgit.yml", "proxgit.yaml", "proxgit.yaml.yaml", ".proxgit.yaml"}
+)
+
+
+def _read(path: Path) -> str:
+    if path.is_symlink():
+        return NotADocument(
+            f"is a symbolic link (to {os.readlink(path)}); proxgit reads only regular files "
+            "in the repository: replace the link with the file itself"
+        )
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError as err:
+        return NotADocument(f"cannot be read: {err.strerror}; check its permissions")
 
 
 def read_git_revision(repo: Path, revision: str) -> Iterator[tuple[str, str]]:

@@ -9,6 +9,7 @@ planner compare the same typed values.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -61,6 +62,8 @@ def parse_size(value: object, *, bare_unit: str = "G") -> int:
     """
     if isinstance(value, bool):
         raise ValueError("expected a size such as 32G or 512M, not a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a size; write it like 32G, 512M or 1T")
     if isinstance(value, int | float):
         return int(value * _UNIT[bare_unit])
     if not isinstance(value, str):
@@ -155,6 +158,7 @@ MemoryMiB = Annotated[
 # Proxmox's tag grammar (pve-tag). Proxmox keeps a tag's case as written; by default
 # (datacenter.cfg ``tag-style: case-sensitive=0``) it drops duplicates ignoring case
 # and sorts ignoring case.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$"
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=128)]
 
@@ -201,7 +205,7 @@ class SecretRef(Model):
     The secret's value is never stored in desired YAML, a plan or a journal.
     """
 
-    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    env: Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)] | None = None
     file: str | None = None
 
     @model_validator(mode="after")

@@ -24,7 +24,13 @@ from proxgit.layout import DEFAULT_ALLOWED_SIGNERS
 from proxgit.models.base import Bool, ClusterName, Model, SecretRef, StorageId, SyncPolicy
 
 CONFIRM_PHRASE = "allow-edit-and-add-actions"
-URL_PATTERN = r"^https?://[^\s/]+(:\d+)?/?$"
+URL_PATTERN = r"^https://[^\s/]+(:\d+)?/?$"
+TOKEN_ID_PATTERN = r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$"
+FORGE_URL_PATTERN = r"^https?://\S+$"
+FORGE_REPOSITORY_PATTERN = r"^[^\s/]+(/[^\s/]+)+$"
+NETBOX_URL_PATTERN = r"^https?://[^\s/]+(:\d+)?(/\S*)?$"
+# a branch name as git check-ref-format allows it, roughly: no blanks, no ~^:?*[\
+BRANCH_PATTERN = r"^[^\s~^:?*\[\\]+$"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -88,13 +94,11 @@ class Cluster(Model):
     url: Annotated[str, StringConstraints(pattern=URL_PATTERN)] = Field(
         description="https://host:8006"
     )
-    token_id: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] = (
-        Field(description="API token id, user@realm!tokenname")
+    token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] = Field(
+        description="API token id, user@realm!tokenname"
     )
     token_secret_from: SecretRef
-    read_token_id: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^!\s]+![A-Za-z0-9_\-.]+$")] | None
-    ) = Field(
+    read_token_id: Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)] | None = Field(
         default=None,
         description=(
             "A read-only API token (user@realm!name, PVEAuditor is enough) for plan, drift, "
@@ -143,8 +147,20 @@ class IdentityMode(StrEnum):
     git_author = "git-author"
 
 
+def _deletion_ttl(value: object) -> object:
+    """A deletion request's lifetime: never zero, and never a bare number, which reads as
+    seconds (``ttl: 7`` would let a request expire after seven seconds)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"{value} is a bare number; write the unit: {value}d for days, {value}h for hours"
+        )
+    if parse_duration(value).total_seconds() <= 0:
+        raise ValueError(f"'{value}' would expire every request at once; write it like 7d")
+    return value
+
+
 class Deletions(Model):
-    ttl: Duration = Field(
+    ttl: Annotated[Duration, BeforeValidator(_deletion_ttl)] = Field(
         default_factory=lambda: timedelta(days=7), json_schema_extra={"default": "7d"}
     )
     self_approval_allowed: Bool = False
@@ -268,11 +284,11 @@ class Forge(Model):
     """The forge that hosts the repository, for pull request identities in forge mode."""
 
     type: Literal["github", "gitlab", "gitea"]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] = Field(
+    url: Annotated[str, StringConstraints(pattern=FORGE_URL_PATTERN)] = Field(
         description="API base URL: https://api.github.com, https://gitlab.example/api/v4, "
         "https://gitea.example/api/v1"
     )
-    repository: Annotated[str, StringConstraints(pattern=r"^[^\s/]+(/[^\s/]+)+$")] = Field(
+    repository: Annotated[str, StringConstraints(pattern=FORGE_REPOSITORY_PATTERN)] = Field(
         description="owner/name (GitLab: the project path, group/project)."
     )
     token_from: SecretRef
@@ -323,7 +339,7 @@ class NetBoxNodes(Model):
 class NetBox(Model):
     """Where ``proxgit reflect --netbox`` writes live state, and how (docs/netbox.md)."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$")] = Field(
+    url: Annotated[str, StringConstraints(pattern=NETBOX_URL_PATTERN)] = Field(
         description="NetBox's base URL, https://netbox.example (without /api)."
     )
     token_from: SecretRef = Field(
@@ -364,7 +380,7 @@ class NetBox(Model):
 
 class ConfigSpec(Model):
     clusters: dict[ClusterName, Cluster]
-    main_branch: str = "main"
+    main_branch: Annotated[str, StringConstraints(pattern=BRANCH_PATTERN)] = "main"
     apply: Apply = Field(default_factory=Apply)
     deletions: Deletions = Field(default_factory=Deletions)
     policy: Policy | None = Field(

@@ -101,6 +101,19 @@ class Startup(Model):
 
 # --- QEMU ----------------------------------------------------------------------
 
+# One authorized_keys line: options (optional), the key type, the base64 key (every
+# OpenSSH public key starts AAAA), a comment; or a comment line.
+SSH_KEY_PATTERN = (
+    r"^(#.*|(.* )?(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com)"
+    r" AAAA[A-Za-z0-9+/]+={0,3}( .*)?)$"
+)
+SshKey = Annotated[str, StringConstraints(min_length=1, pattern=SSH_KEY_PATTERN)]
+# a volume id (storage:vztmpl/file) or an absolute path on the node
+OSTEMPLATE_PATTERN = r"^([A-Za-z][A-Za-z0-9\-_.]*:\S+|/\S+)$"
+
+BRIDGE_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$"
+LINUX_USER_PATTERN = r"^[a-z_][a-z0-9_\-.]*$"
+POOL_PATTERN = r"^[A-Za-z0-9\-_.]+$"
 DISK_SLOT_PATTERN = r"^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3])$"
 DiskSlot = Annotated[str, StringConstraints(pattern=DISK_SLOT_PATTERN)]
 NET_SLOT_PATTERN = r"^net([0-9]|[12][0-9]|3[01])$"
@@ -222,7 +235,7 @@ class VmNetwork(Model):
     """A NIC in a ``netN`` slot."""
 
     model: NicModel = NicModel.virtio
-    bridge: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$")]
+    bridge: Annotated[str, StringConstraints(pattern=BRIDGE_PATTERN)]
     tag: VlanTag | None = None
     macaddr: MacAddress | None = None
     firewall: Bool | None = None
@@ -265,9 +278,9 @@ class CloudInit(Model):
         }
     }
 
-    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_\-.]*$")] | None = None
+    user: Annotated[str, StringConstraints(pattern=LINUX_USER_PATTERN)] | None = None
     password_from: SecretRef | None = None
-    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    ssh_keys: list[SshKey] | None = None
     nameserver: str | None = None
     searchdomain: str | None = None
     cicustom: str | None = None
@@ -488,7 +501,7 @@ class GuestSpec(Model):
     protection: Bool | None = None
     tags: list[Tag] | None = None
     description: Annotated[str, StringConstraints(max_length=8192)] | None = None
-    pool: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_.]+$")] | None = None
+    pool: Annotated[str, StringConstraints(pattern=POOL_PATTERN)] | None = None
     power: Power = Power.running
     restart_policy: RestartPolicy = RestartPolicy.never
     sync_policy: SyncPolicy | None = Field(
@@ -709,7 +722,7 @@ class MountPoint(Model):
 
 class ContainerNetwork(Model):
     name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_.\-]{1,15}$")] = "eth0"
-    bridge: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$")]
+    bridge: Annotated[str, StringConstraints(pattern=BRIDGE_PATTERN)]
     ip: str | None = Field(default=None, description="dhcp, manual or CIDR like 10.0.0.5/24")
     gw: str | None = None
     ip6: str | None = Field(default=None, description="auto, dhcp, manual or CIDR")
@@ -760,7 +773,7 @@ class Features(Model):
 class ContainerSpec(GuestSpec):
     cores: Annotated[int, Field(ge=1, le=8192)] | None = None
     hostname: GuestName | None = None
-    ostemplate: str | None = Field(
+    ostemplate: Annotated[str, StringConstraints(pattern=OSTEMPLATE_PATTERN)] | None = Field(
         default=None, description="e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
     )
     swap: MiB | None = None
@@ -774,7 +787,7 @@ class ContainerSpec(GuestSpec):
     features: Features | None = None
     nameserver: str | None = None
     searchdomain: str | None = None
-    ssh_keys: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    ssh_keys: list[SshKey] | None = None
     password_from: SecretRef | None = None
     cpulimit: Annotated[float, Field(ge=0, le=8192)] | None = None
     cpuunits: Annotated[int, Field(ge=0, le=500000)] | None = None

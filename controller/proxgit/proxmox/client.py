@@ -11,6 +11,7 @@ from the environment or a file only here, and never appears in a message.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -65,16 +66,18 @@ class ProxmoxClient:
             if secret is not None
             else resolve_secret(ref, what=f"cluster '{name}' {field_name}", base_dir=base_dir)
         )
+        if not _HEADER_SAFE.fullmatch(token):
+            # it goes into an HTTP header: a line break or a non-ASCII character cannot
+            raise ConfigError(
+                f"cluster '{name}' {field_name}: the secret ({self.secret_source}) holds a "
+                "space, line break or non-ASCII character; it must be the token's secret alone, "
+                "as pveum printed it"
+            )
         self.token_secret = token
         parts = urlsplit(cluster.url)
         verify: bool | str = cluster.verify_ssl
         if cluster.verify_ssl and cluster.ca_file:
-            ca = Path(cluster.ca_file)
-            if not ca.is_absolute() and base_dir is not None:
-                ca = base_dir / ca
-            if not ca.is_file():
-                raise ConfigError(f"cluster '{name}': caFile {ca} does not exist")
-            verify = str(ca)
+            verify = str(_ca_file(name, cluster.ca_file, base_dir))
         self._api = ProxmoxAPI(
             parts.hostname,
             port=parts.port or 8006,
@@ -189,17 +192,20 @@ class ProxmoxClient:
                     f": Proxmox did not accept API token {self.token_id} (secret from "
                     f"{self.secret_source}); check that the token exists and the secret matches"
                 )
+            elif err.status_code == 403:
+                detail += (
+                    f"; API token {self.token_id} lacks that privilege: grant it with pveum acl "
+                    "modify (docs/quickstart.md lists the privileges proxgit needs)"
+                )
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: {detail}",
                 cluster=self.name,
                 call=call,
                 status=err.status_code,
             ) from None
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as err:
             raise ProxmoxError(
-                f"cluster '{self.name}': {call}: TLS verification of {self.cluster.url} failed; "
-                "set caFile to the CA that signed the node's certificate (or verifySsl: false "
-                "for a lab with a self-signed certificate)",
+                f"cluster '{self.name}': {call}: {_tls_problem(self.cluster.url, err)}",
                 cluster=self.name,
                 call=call,
                 tls=True,
@@ -207,7 +213,8 @@ class ProxmoxClient:
         except requests.exceptions.Timeout:
             raise ProxmoxError(
                 f"cluster '{self.name}': {call}: timed out after "
-                f"{self.cluster.timeouts.read:g}s (timeouts.read)",
+                f"{self.cluster.timeouts.read:g}s (timeouts.read); check that {self.cluster.url} "
+                "is the node's API, or raise timeouts.read for a slow cluster",
                 cluster=self.name,
                 call=call,
             ) from None
@@ -276,6 +283,29 @@ class ProxmoxClient:
         return TaskResult(upid, ok=exitstatus == "OK", exitstatus=exitstatus, log=log)
 
 
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def _ca_file(name: str, ca_file: str, base_dir: Path | None) -> Path:
+    """The cluster's caFile, checked to be a readable PEM certificate before any request."""
+    ca = Path(ca_file)
+    if not ca.is_absolute() and base_dir is not None:
+        ca = base_dir / ca
+    where = f"cluster '{name}': caFile {ca}"
+    fix = "copy /etc/pve/pve-root-ca.pem from a node there, or fix caFile in proxgit.yaml"
+    if ca.is_dir():
+        raise ConfigError(f"{where} is a directory; name the certificate file in it")
+    if not ca.is_file():
+        raise ConfigError(f"{where} does not exist; {fix}")
+    try:
+        head = ca.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{where} cannot be read: {err.strerror}; {fix}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ConfigError(f"{where} is not a PEM certificate (no BEGIN CERTIFICATE line); {fix}")
+    return ca
+
+
 class TaskResult:
     """The end of one Proxmox task (UPID)."""
 
@@ -289,10 +319,40 @@ class TaskResult:
         return f"TaskResult({self.upid!r}, ok={self.ok}, exitstatus={self.exitstatus!r})"
 
 
+def _tls_problem(url: str, err: BaseException) -> str:
+    """Why a TLS connection to ``url`` failed, and what to change."""
+    reason = _root_cause(err)
+    if any(
+        mark in reason
+        for mark in ("WRONG_VERSION_NUMBER", "record layer", "UNKNOWN_PROTOCOL", "HTTP_REQUEST")
+    ):
+        return (
+            f"{url} does not answer with TLS (a plain-HTTP port or a proxy?); the Proxmox "
+            "API is HTTPS, on port 8006 unless a proxy says otherwise: check url"
+        )
+    if "mismatch" in reason or "doesn't match" in reason:
+        return (
+            f"the certificate of {url} is not issued for that host name; write url with a "
+            "name the certificate names"
+        )
+    if "expired" in reason:
+        return f"the certificate of {url} has expired; renew it on the node (pvecm updatecerts)"
+    return (
+        f"TLS verification of {url} failed; "
+        "set caFile to the CA that signed the node's certificate (or verifySsl: false "
+        "for a lab with a self-signed certificate)"
+    )
+
+
 def _proxmox_message(err: ResourceException) -> str:
     message = f"{err.status_code} {err.status_message}".strip()
     content = str(getattr(err, "content", "") or "").strip()
     errors = getattr(err, "errors", None)
+    if isinstance(errors, dict) and set(errors) == {"errors"}:
+        errors = errors["errors"]
+    if isinstance(errors, bytes | bytearray):
+        # proxmoxer's stand-in for a body that is not JSON (a proxy's error page)
+        return f"{message}: the answer is not JSON: {excerpt(errors)}"
     if errors:
         details = "; ".join(f"{k}: {str(v).strip()}" for k, v in sorted(errors.items()))
         return f"{message}: {details}"
