@@ -30,6 +30,7 @@ class Faults:
         self.secret = secret
         self.delay = delay  # longer than the cluster's timeouts.read in the tests
         self.armed: dict[tuple[str, str], str] = {}
+        self.hooks: dict[tuple[str, str], Any] = {}
         self.hits: list[tuple[str, str, str]] = []
         # set when a timed-out request has been carried out by Proxmox after all
         self.done_late = threading.Event()
@@ -57,7 +58,16 @@ class Faults:
             raise ValueError(kind)
         self.hits.append((kind, method, path))
 
+    def before(self, method: str, path: str, action: Any) -> None:
+        """Run ``action()`` once, when the first matching request arrives and before
+        Proxmox answers it (the client is waiting on that request meanwhile)."""
+        self.hooks[(method, path)] = action
+
     async def _answer(self, request: Any, handler: Any, generic: Any, path_node: Any) -> Any:
+        for (method, path), action in list(self.hooks.items()):
+            if request.method == method and request.path.endswith(path):
+                del self.hooks[(method, path)]
+                await asyncio.get_running_loop().run_in_executor(None, action)
         for (method, path), kind in list(self.armed.items()):
             if request.method != method or not request.path.endswith(path):
                 continue

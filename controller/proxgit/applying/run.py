@@ -539,7 +539,8 @@ def _record(
 ) -> None:
     """Journal, commit, push and move the applied revision: all still under the lease."""
     revision = run.revision
-    if results or paths or outcome.state not in (RunState.noop, RunState.refused):
+    journaled = bool(results or paths or outcome.state not in (RunState.noop, RunState.refused))
+    if journaled:
         record = ApplyRun(
             revision=revision,
             actor=run.actor,
@@ -557,16 +558,19 @@ def _record(
             f"({_counts(results)})"
         )
         repo.commit_paths([*paths, journal], message, identity)
-        if options.push:
-            try:
-                repo.push_branch(head.config.spec.main_branch, attempts=options.push_attempts)
-            except ProxgitError as err:
-                outcome.state = RunState.failed
-                outcome.message = secrets.scrub(
-                    f"the journal was committed but not pushed ({err.message}); "
-                    "the applied revision was not moved"
-                )
-                return
+    branch = head.config.spec.main_branch
+    if options.push and (journaled or unpushed_own_commits(repo, branch, identity)):
+        # also the journal of an earlier run whose push failed (an unreachable remote):
+        # it is pushed now, even when this run had nothing to do
+        try:
+            repo.push_branch(branch, attempts=options.push_attempts, identity=identity)
+        except ProxgitError as err:
+            outcome.state = RunState.failed
+            outcome.message = secrets.scrub(
+                f"the journal was committed but not pushed ({err.message}); "
+                "the applied revision was not moved"
+            )
+            return
     if lock.lost.is_set():
         outcome.state = RunState.failed
         outcome.message = (
@@ -580,6 +584,22 @@ def _record(
         except ProxgitError as err:
             outcome.state = RunState.failed
             outcome.message = err.message
+
+
+def unpushed_own_commits(repo: GitRepository, branch: str, identity: Identity) -> bool:
+    """Whether HEAD carries proxgit's own commits (journals, requests) the remote branch
+    lacks, and nothing else: what an earlier run committed but could not push."""
+    if not repo.has_remote():
+        return False
+    upstream = f"{repo.remote}/{branch}"
+    try:
+        ahead = repo.run("rev-list", "--count", f"{upstream}..HEAD").strip()
+    except ProxgitError:
+        return False
+    if ahead in ("", "0"):
+        return False
+    foreign = newest_foreign_commit(repo, "HEAD", identity)
+    return foreign != repo.resolve("HEAD") and repo.is_ancestor(foreign, repo.resolve(upstream))
 
 
 def _advance_applied(
