@@ -13,9 +13,11 @@ import asyncio
 import threading
 from typing import Any
 
+from aiohttp import web
 from fakepve import errors
 
 # the kinds of fault; "timeout" carries the write out after the client gave up
+# ("null", an answer without a task id, is armed by hand where it matters)
 KINDS = ("500", "596", "reset", "timeout", "task-error")
 # what Proxmox says in an injected error; it quotes the token secret, which must be
 # scrubbed from everything proxgit prints or records
@@ -52,7 +54,7 @@ class Faults:
             if not names:
                 raise ValueError(f"{method} {path} starts no task")
             self.pve.fail(method, path, error=names[0], times=1)
-        elif kind in ("reset", "timeout"):
+        elif kind in ("reset", "timeout", "null"):
             self.armed[(method, path)] = kind
         else:
             raise ValueError(kind)
@@ -75,6 +77,8 @@ class Faults:
             if kind == "reset":
                 request.transport.close()
                 raise ConnectionResetError("injected: connection reset")
+            if kind == "null":  # a 200 with no task id, and nothing done
+                return web.json_response({"data": None})
             # "timeout": the client gives up waiting; Proxmox does the work anyway
             await asyncio.sleep(self.delay)
             try:

@@ -53,7 +53,7 @@ from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.layout import applied_ref, journal_path
 from proxgit.loading import DesiredState, load_revision
-from proxgit.models import CONFIRM_PHRASE
+from proxgit.models import CONFIRM_PHRASE, Config
 from proxgit.outcomes import Gate, Outcome
 from proxgit.planning.plan import Action, GuestChange, Plan
 from proxgit.planning.planner import (
@@ -193,7 +193,7 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     secrets = SecretBox(repo.path)
     identity = identity_of(head, repo.path)
     wanted = sorted(options.clusters) if options.clusters else sorted(head.config.spec.clusters)
-    make_client = options.clients or _client_maker(head, repo.path, secrets)
+    make_client = options.clients or remembering_clients(head.config, repo.path, secrets)
     stop = options.stop or threading.Event()
     for cluster in wanted:
         if cluster not in head.config.spec.clusters:
@@ -251,9 +251,10 @@ def _conclude(run: ApplyRun) -> None:
         run.state = RunState.partial if run.state == RunState.succeeded else RunState.failed
 
 
-def _client_maker(head: DesiredState, base_dir: Path, secrets: SecretBox) -> ClientMaker:
-    """The usual clients, with each token secret handed to the journal's scrubber."""
-    make = client_factory(head.config, base_dir)
+def remembering_clients(config: Config, base_dir: Path, secrets: SecretBox) -> ClientMaker:
+    """The usual clients, with each token secret handed to the scrubber of what is shown
+    and recorded (journals, archived requests, messages)."""
+    make = client_factory(config, base_dir)
 
     def make_remembered(name: str) -> ProxmoxClient:
         client = make(name)

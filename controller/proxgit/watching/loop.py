@@ -254,6 +254,8 @@ class Watcher:
         blocked = [o for o in run.outcomes if o.outcome == Outcome.failed]
         if blocked:
             return [f"deletion {blocked[0].name}: {blocked[0].message}"]
+        if run.push_error:
+            return [f"deletions: {run.push_error}"]
         return []
 
     def reflect(self) -> None:
