@@ -560,7 +560,7 @@ def _record(
         )
         repo.commit_paths([*paths, journal], message, identity)
     branch = head.config.spec.main_branch
-    if options.push and (journaled or unpushed_own_commits(repo, branch, identity)):
+    if options.push and (journaled or repo.own_commits_unpushed(branch, identity)):
         # also the journal of an earlier run whose push failed (an unreachable remote):
         # it is pushed now, even when this run had nothing to do
         try:
@@ -585,22 +585,6 @@ def _record(
         except ProxgitError as err:
             outcome.state = RunState.failed
             outcome.message = err.message
-
-
-def unpushed_own_commits(repo: GitRepository, branch: str, identity: Identity) -> bool:
-    """Whether HEAD carries proxgit's own commits (journals, requests) the remote branch
-    lacks, and nothing else: what an earlier run committed but could not push."""
-    if not repo.has_remote():
-        return False
-    upstream = f"{repo.remote}/{branch}"
-    try:
-        ahead = repo.run("rev-list", "--count", f"{upstream}..HEAD").strip()
-    except ProxgitError:
-        return False
-    if ahead in ("", "0"):
-        return False
-    foreign = newest_foreign_commit(repo, "HEAD", identity)
-    return foreign != repo.resolve("HEAD") and repo.is_ancestor(foreign, repo.resolve(upstream))
 
 
 def _advance_applied(

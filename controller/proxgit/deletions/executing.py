@@ -34,7 +34,6 @@ from proxgit.applying.run import (
     check_apply_gate,
     load_gated,
     remembering_clients,
-    unpushed_own_commits,
 )
 from proxgit.deletions.approval import Decision, DecisionState, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
@@ -354,7 +353,7 @@ def process_requests(
         )
     branch = config.spec.main_branch
     # also an archive commit an earlier run made but could not push
-    if push and (run.commit or unpushed_own_commits(repo, branch, identity)):
+    if push and (run.commit or repo.own_commits_unpushed(branch, identity)):
         try:
             repo.push_branch(branch, identity=identity)
         except ProxgitError as err:

@@ -228,6 +228,22 @@ class GitRepository:
                     ) from None
                 time.sleep(0.05 * (attempt + 1))
 
+    def own_commits_unpushed(self, branch: str, identity: Identity) -> bool:
+        """Whether HEAD is ahead of the remote branch (as last fetched) by proxgit's own
+        commits only (journals, archives, snapshots): what an earlier run committed but
+        could not push, for this run to push."""
+        if not self.has_remote():
+            return False
+        try:
+            log = self.run("log", "--format=%ae%x00%B%x01", f"{self.remote}/{branch}..HEAD").strip()
+        except RepositoryError:
+            return False
+        entries = [e.strip("\n") for e in log.split("\x01") if e.strip()]
+        return bool(entries) and all(
+            e.partition("\x00")[0] == identity.email and SKIP_CI in e.partition("\x00")[2]
+            for e in entries
+        )
+
     def rebase_onto(self, upstream: str, identity: Identity | None) -> None:
         """Rebase proxgit's local commits onto ``upstream``, re-signed with its key and
         committed under its identity (never the environment's GIT_COMMITTER_*); with no
