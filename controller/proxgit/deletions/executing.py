@@ -357,9 +357,9 @@ def process_requests(
         try:
             repo.push_branch(branch, identity=identity)
         except ProxgitError as err:
+            what = "the archive commit was" if run.commit else "proxgit's earlier commits are"
             run.push_error = secrets.scrub(
-                f"the archive commit was made but not pushed ({err.message}); "
-                "the next deletions execute --push pushes it"
+                f"{what} made but not pushed ({err.message}); the next run with --push pushes it"
             )
     return run
 

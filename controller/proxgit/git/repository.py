@@ -137,7 +137,7 @@ class GitRepository:
         try:
             return str(self.repo.git.execute(["git", *args], env={**os.environ, **(env or {})}))
         except git.GitCommandError as err:
-            detail = (err.stderr or "").strip().splitlines()
+            detail = _problem_lines(err.stderr or "")
             verb = next(
                 (
                     a
@@ -296,6 +296,16 @@ class GitRepository:
     def commits_touching(self, path: str, revision: str = "HEAD") -> list[git.Commit]:
         """Commits that changed ``path``, newest first."""
         return list(self.repo.iter_commits(revision, paths=path))
+
+
+def _problem_lines(stderr: str) -> list[str]:
+    """git's stderr, from its first ``fatal:``/``error:`` line on, as one line each.
+
+    git ends some errors with advice ("...and the repository exists."): the line
+    that says what went wrong is the ``fatal:`` one, not the last."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+    return [first] if first else lines
 
 
 def default_identity() -> Identity:
