@@ -157,3 +157,30 @@ def test_two_applies_racing_for_the_lock_write_once(
     assert remote_ref(merged, LOCK) is None
     merged.git("fetch", "--quiet", "origin")
     assert len(journals_at(merged, "origin/main")) == 1
+
+
+def test_a_task_whose_status_cannot_be_read_is_journaled_with_its_upid(
+    merged: GitRepo, pve: Any
+) -> None:
+    merged.commit({vm_path("web"): small("web", 123)}, "Add web")
+    merged.git("push", "--quiet", "origin", "main")
+    revision = merged.git("rev-parse", "HEAD")
+    # every read of a task's status fails, retries included
+    pve.fail("GET", "/nodes/{node}/tasks/{upid}/status", 500, f"status lost {TOKEN_SECRET}")
+    first = apply(merged)
+    assert first.exit_code == 1, first.output
+    assert "was started, but its status could not be read" in first.output
+    merged.git("fetch", "--quiet", "origin")
+    [record] = journals_at(merged, "origin/main")
+    [result] = record["results"]
+    assert result["state"] == "failed"
+    [task] = result["tasks"]
+    assert task["exitstatus"] == "unknown" and task["upid"] in pve.tasks
+    assert TOKEN_SECRET not in json.dumps(record)
+    assert remote_ref(merged, APPLIED) is None and remote_ref(merged, LOCK) is None
+    pve.failures.clear()
+    second = apply(merged)
+    assert second.exit_code == 0, second.output
+    creates = [r for r in pve.requests if r[0] == "POST" and r[1].endswith("/nodes/pve1/qemu")]
+    assert len(creates) == 1 and pve.guest(123).status == "running"
+    assert remote_ref(merged, APPLIED) == revision

@@ -135,3 +135,17 @@ def test_an_archive_commit_that_cannot_be_pushed_is_pushed_by_the_next_run(
     approved.git("fetch", "--quiet", "origin")
     assert len(archived(approved, "origin/main")) == 1
     assert REQUEST not in approved.git("ls-tree", "-r", "--name-only", "origin/main")
+
+
+def test_a_guest_locked_by_a_running_task_is_not_sent_a_destroy(
+    approved: GitRepo, pve: Any
+) -> None:
+    # what an earlier destroy whose answer was lost leaves while its task still runs
+    pve.guest(101).config["lock"] = "destroyed"
+    first = execute(approved)
+    assert first.exit_code == 1 and "locked (destroyed)" in first.output, first.output
+    assert destroys(pve) == 0 and (approved.path / REQUEST).is_file()
+    del pve.guest(101).config["lock"]
+    second = execute(approved)
+    assert second.exit_code == 0 and pve.guest(101) is None, second.output
+    assert destroys(pve) == 1

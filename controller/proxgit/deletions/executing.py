@@ -475,6 +475,13 @@ def _destroy(
             f"{guest.name} has protection enabled in Proxmox; clear it to let "
             "the approved deletion run"
         )
+    lock = (guest.config or {}).get("lock")
+    if lock:
+        # a task holds it: perhaps the destroy an earlier run sent and lost the answer of
+        raise ProxgitError(
+            f"{guest.name} (vmid {guest.vmid}) is locked ({lock}) by a running task; "
+            "nothing sent, the next run looks again"
+        )
     upids: list[str] = []
     path = f"nodes/{guest.node}/{guest.type}/{guest.vmid}"
     if guest.status == "running":
@@ -523,7 +530,7 @@ def _untag(client: ProxmoxClient, guest: LiveGuest | None, request: DeletionRequ
         return  # gone, or not ours to touch
     path = f"nodes/{guest.node}/{guest.type}/{guest.vmid}/config"
     try:
-        config = client.get(path)
+        config = client.get(path, expect=dict)
         if PENDING_DELETION_TAG not in split_tags(config.get("tags") or ""):
             return  # not tagged (never was, or already untagged): nothing to write
         tags = [t for t in split_tags(config.get("tags") or "") if t != PENDING_DELETION_TAG]
