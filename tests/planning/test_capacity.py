@@ -498,3 +498,93 @@ def test_a_migration_moves_memory_and_vcpus_to_its_target() -> None:
     assert messages(plan, "memory-overcommit") == [
         "node pve2: the guests that will run need 10G of memory, 125 % of its 8G (threshold 100 %)"
     ]
+
+
+# --- a migration copies what the nodes do not share ----------------------------------
+
+
+def _local_vm(status: str, disk: str = "data:vm-101-disk-0,size=32G") -> LiveGuest:
+    app = running(101, "app", node="pve1", mem_gib=1, cpus=1)
+    app.status = status
+    app.config = {
+        "memory": "1024",
+        "cores": "1",
+        "scsi0": disk,
+        "ide2": "data:vm-101-cloudinit,media=cdrom",
+        "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr0",
+    }
+    return app
+
+
+@pytest.mark.parametrize("status", ["running", "stopped"], ids=["online", "offline"])
+def test_a_migration_counts_the_disks_it_copies_against_the_target_storage(status: str) -> None:
+    app = _local_vm(status)
+    base = desired({"app": vm(101, node="pve1", memory=1024, cores=1)})
+    head = desired({"app": vm(101, node="pve2", memory=1024, cores=1)})
+    storages = [thick("data", "pve1", used=40 * GIB), thick("data", "pve2", used=10 * GIB)]
+    plan = plan_of(head, cluster(storages=storages, guests=[app]), base=base)
+    [change] = plan.changes
+    assert change.action.value == "migrate"
+    assert change.migration is not None
+    assert change.migration.with_local_disks is (status == "running")
+    use = row(plan, "storage", node="pve2", storage="data")
+    assert use is not None, plan.capacity
+    assert (use.before, use.after) == (10 * GIB, 10 * GIB + 32 * GIB + 4 * MIB)
+    assert use.detail == "2 disks copied by migration"
+    assert row(plan, "storage", node="pve1", storage="data") is None  # the source only frees
+
+
+def test_a_migration_that_does_not_fit_the_target_storage_is_blocked() -> None:
+    app = _local_vm("running", disk="data:vm-101-disk-0,size=80G")
+    base = desired({"app": vm(101, node="pve1", memory=1024, cores=1)})
+    head = desired({"app": vm(101, node="pve2", memory=1024, cores=1)})
+    storages = [thick("data", "pve1"), thick("data", "pve2", used=50 * GIB)]
+    plan = plan_of(head, cluster(storages=storages, guests=[app]), base=base)
+    assert messages(plan, "storage-full") == [
+        "data on pve2 needs 80G for 2 disks copied by migration, 50G free"
+    ]
+    assert row(plan, "storage", node="pve2", storage="data").over is True
+
+
+def test_a_migration_on_shared_storage_copies_nothing() -> None:
+    app = _local_vm("running", disk="nfs:vm-101-disk-0,size=32G")
+    app.config.pop("ide2")
+    base = desired({"app": vm(101, node="pve1", memory=1024, cores=1)})
+    head = desired({"app": vm(101, node="pve2", memory=1024, cores=1)})
+    nfs = [thick("nfs", n, shared=True, plugintype="nfs") for n in ("pve1", "pve2")]
+    plan = plan_of(head, cluster(storages=nfs, guests=[app]), base=base)
+    assert [u for u in plan.capacity if u.resource == "storage"] == []
+
+
+def test_a_migration_with_a_disk_growth_counts_the_new_size_once() -> None:
+    app = _local_vm("stopped")
+    app.config.pop("ide2")
+    base = desired(
+        {"app": vm(101, node="pve1", memory=1024, cores=1, disks=DISK32, power="stopped")}
+    )
+    head = desired(
+        {
+            "app": vm(
+                101,
+                node="pve2",
+                memory=1024,
+                cores=1,
+                disks=DISK32.replace("32G", "40G"),
+                power="stopped",
+            )
+        }
+    )
+    plan = plan_of(head, cluster(guests=[app]), base=base)
+    use = row(plan, "storage", node="pve2", storage="data")
+    assert use is not None and use.after - use.before == 40 * GIB, plan.capacity
+    assert use.detail == "1 disk growth and 1 disk copied by migration"
+
+
+def test_a_stopped_container_on_local_storage_copies_its_rootfs() -> None:
+    ct = LiveGuest(vmid=201, type="lxc", name="dns", node="pve1", status="stopped")
+    ct.config = {"rootfs": "data:vm-201-disk-0,size=8G", "memory": "512"}
+    base = desired({"dns": "#ct\n" + vm(201, node="pve1", memory=512, power="stopped")})
+    head = desired({"dns": "#ct\n" + vm(201, node="pve2", memory=512, power="stopped")})
+    plan = plan_of(head, cluster(guests=[ct]), base=base)
+    use = row(plan, "storage", node="pve2", storage="data")
+    assert use is not None and use.after - use.before == 8 * GIB, plan.capacity

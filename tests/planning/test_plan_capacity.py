@@ -136,3 +136,51 @@ def test_capacity_block_turns_memory_overcommit_into_a_blocker(
         )
     ]
     assert json.dumps(data).count("storage-full") == 0
+
+
+def test_pr_moving_a_vm_with_local_disks_counts_them_on_the_target(repo: GitRepo, pve: Any) -> None:
+    add_thick_storage(pve)
+    pve.add_vm(
+        150,
+        "big",
+        node="pve1",
+        status="running",
+        config={
+            "memory": 1024,
+            "cores": 1,
+            "scsi0": "fast:vm-150-disk-0,size=60G",
+            "net0": "virtio=BC:24:11:00:01:50,bridge=vmbr0",
+        },
+    )
+    pve.add_vm(
+        151,
+        "bigger",
+        node="pve1",
+        status="stopped",
+        config={"memory": 1024, "cores": 1, "scsi0": "fast:vm-151-disk-0,size=50G"},
+    )
+    spec = "memory: 1024\ncores: 1\n"
+    base = repo.commit(
+        {
+            vm_path("big"): vm_yaml("big", 150, extra=spec),
+            vm_path("bigger"): vm_yaml("bigger", 151, extra=spec + "power: stopped\n"),
+        },
+        "Import",
+    )
+    head = repo.commit(
+        {
+            vm_path("big"): vm_yaml("big", 150, node="pve2", extra=spec),
+            vm_path("bigger"): vm_yaml("bigger", 151, node="pve2", extra=spec + "power: stopped\n"),
+        },
+        "Move both to pve2",
+    )
+    result, data = plan(repo, "--base", base, "--head", head)
+    assert result.exit_code == 1, result.output
+    assert sorted(c["action"] for c in data["changes"]) == ["migrate", "migrate"]
+    [storage] = [u for u in data["capacity"] if u["resource"] == "storage"]
+    assert (storage["node"], storage["storage"]) == ("pve2", "fast")
+    assert (storage["before"], storage["after"]) == (0, 110 << 30)
+    assert storage["detail"] == "2 disks copied by migration"
+    assert [b["message"] for b in data["blockers"] if b["code"] == "storage-full"] == [
+        "fast on pve2 needs 110G for 2 disks copied by migration, 100G free"
+    ]

@@ -81,7 +81,16 @@ class GuestExecutor:
             )
         if self.guest is not None:
             observe.guest(*self.guest, "task", what)
-        result = self.api.wait_task(node, upid)
+        try:
+            result = self.api.wait_task(node, upid)
+        except ProxmoxError as err:
+            # the task was started: the journal names it even when its end is unknown
+            note = self.secrets.scrub(err.message)
+            self.tasks.append(TaskRecord(upid=upid, exitstatus="unknown", log=[note]))
+            raise GuestFailed(
+                f"{what}: task {upid} was started, but its status could not be read "
+                f"({note}); the next apply sees what it did"
+            ) from None
         if self.guest is not None:
             observe.guest(*self.guest, "running", f"{what} task {result.exitstatus}")
         log = [self.secrets.scrub(line) for line in result.log]

@@ -7,7 +7,8 @@ a lease: it expires after ``lease`` (2 minutes by default) unless its holder
 renews it, which a background thread does every quarter of the lease, again
 by compare-and-swap on the commit it holds. A holder killed with SIGKILL stops
 renewing, so on any host the cluster is free again within one lease; on the
-holder's own host a dead owner process frees it at once. A renewal that finds
+holder's own host a dead owner process frees it at once, and so does a lock
+the same process left behind (its release could not reach the remote). A renewal that finds
 the ref moved means the lease was lost (the holder stalled for a whole lease
 and someone took over): :attr:`ClusterLock.lost` is set, the run starts no new
 work and does not move the applied revision. No extra server: every CI runner
@@ -38,6 +39,11 @@ from proxgit.outcomes import Outcome
 DEFAULT_LEASE = timedelta(minutes=2)
 
 
+# owner ids of the locks this process holds right now
+_HELD_HERE: set[str] = set()
+_HELD_LOCK = threading.Lock()
+
+
 def hostname() -> str:
     return os.environ.get("PROXGIT_HOSTNAME") or socket.gethostname()
 
@@ -58,7 +64,11 @@ class LockInfo:
         if host != hostname() or not pid_text.isdigit():
             return False
         if int(pid_text) == os.getpid():
-            return False
+            # ours: stale unless one of this process's locks still holds it (a release
+            # that could not reach the remote left it behind: the watch pod would
+            # otherwise wait a whole lease for itself)
+            with _HELD_LOCK:
+                return self.owner not in _HELD_HERE
         try:
             os.kill(int(pid_text), 0)
         except ProcessLookupError:
@@ -142,10 +152,14 @@ class ClusterLock:
             current, info = self.read()
             if current is None or (info is not None and info.stale):
                 commit = self._note()
+                with _HELD_LOCK:
+                    _HELD_HERE.add(self.owner)
                 if self.repo.swap_remote_ref(self.ref, commit, current):
                     self._held = commit
                     self._start_renewing()
                     return
+                with _HELD_LOCK:
+                    _HELD_HERE.discard(self.owner)
                 # someone else moved it between our read and our swap: look again soon
             now = time.monotonic()
             if self.stop is not None and self.stop.is_set():
@@ -224,6 +238,8 @@ class ClusterLock:
                 with contextlib.suppress(ProxgitError):
                     self.repo.swap_remote_ref(self.ref, None, self._held)
             self._held = None
+            with _HELD_LOCK:
+                _HELD_HERE.discard(self.owner)
 
     def __enter__(self) -> ClusterLock:
         self.acquire()

@@ -53,7 +53,7 @@ from proxgit.identity.authority import forge_source
 from proxgit.identity.enforce import refusals as policy_refusals
 from proxgit.layout import applied_ref, journal_path
 from proxgit.loading import DesiredState, load_revision
-from proxgit.models import CONFIRM_PHRASE
+from proxgit.models import CONFIRM_PHRASE, Config
 from proxgit.outcomes import Gate, Outcome
 from proxgit.planning.plan import Action, GuestChange, Plan
 from proxgit.planning.planner import (
@@ -193,7 +193,7 @@ def apply_revision(repo_path: Path, options: ApplyOptions) -> ApplyRun:
     secrets = SecretBox(repo.path)
     identity = identity_of(head, repo.path)
     wanted = sorted(options.clusters) if options.clusters else sorted(head.config.spec.clusters)
-    make_client = options.clients or _client_maker(head, repo.path, secrets)
+    make_client = options.clients or remembering_clients(head.config, repo.path, secrets)
     stop = options.stop or threading.Event()
     for cluster in wanted:
         if cluster not in head.config.spec.clusters:
@@ -251,9 +251,10 @@ def _conclude(run: ApplyRun) -> None:
         run.state = RunState.partial if run.state == RunState.succeeded else RunState.failed
 
 
-def _client_maker(head: DesiredState, base_dir: Path, secrets: SecretBox) -> ClientMaker:
-    """The usual clients, with each token secret handed to the journal's scrubber."""
-    make = client_factory(head.config, base_dir)
+def remembering_clients(config: Config, base_dir: Path, secrets: SecretBox) -> ClientMaker:
+    """The usual clients, with each token secret handed to the scrubber of what is shown
+    and recorded (journals, archived requests, messages)."""
+    make = client_factory(config, base_dir)
 
     def make_remembered(name: str) -> ProxmoxClient:
         client = make(name)
@@ -539,7 +540,8 @@ def _record(
 ) -> None:
     """Journal, commit, push and move the applied revision: all still under the lease."""
     revision = run.revision
-    if results or paths or outcome.state not in (RunState.noop, RunState.refused):
+    journaled = bool(results or paths or outcome.state not in (RunState.noop, RunState.refused))
+    if journaled:
         record = ApplyRun(
             revision=revision,
             actor=run.actor,
@@ -557,16 +559,19 @@ def _record(
             f"({_counts(results)})"
         )
         repo.commit_paths([*paths, journal], message, identity)
-        if options.push:
-            try:
-                repo.push_branch(head.config.spec.main_branch, attempts=options.push_attempts)
-            except ProxgitError as err:
-                outcome.state = RunState.failed
-                outcome.message = secrets.scrub(
-                    f"the journal was committed but not pushed ({err.message}); "
-                    "the applied revision was not moved"
-                )
-                return
+    branch = head.config.spec.main_branch
+    if options.push and (journaled or repo.own_commits_unpushed(branch, identity)):
+        # also the journal of an earlier run whose push failed (an unreachable remote):
+        # it is pushed now, even when this run had nothing to do
+        try:
+            repo.push_branch(branch, attempts=options.push_attempts, identity=identity)
+        except ProxgitError as err:
+            outcome.state = RunState.failed
+            outcome.message = secrets.scrub(
+                f"the journal was committed but not pushed ({err.message}); "
+                "the applied revision was not moved"
+            )
+            return
     if lock.lost.is_set():
         outcome.state = RunState.failed
         outcome.message = (

@@ -116,4 +116,6 @@ def deletions_execute(
         click.echo(f"{outcome.state.value:<9} {outcome.name}: {outcome.message}")
     if not run.outcomes:
         click.echo("no open deletion requests")
+    if run.push_error:
+        click.echo(f"error: {run.push_error}", err=True)
     finish(run.outcome)

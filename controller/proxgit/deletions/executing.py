@@ -32,7 +32,11 @@ from pydantic import BaseModel, Field
 from proxgit import observe
 from proxgit.applying.deletion_requests import render_request
 from proxgit.applying.lock import ClusterLock
-from proxgit.applying.run import check_apply_gate, load_gated
+from proxgit.applying.run import (
+    check_apply_gate,
+    load_gated,
+    remembering_clients,
+)
 from proxgit.deletions.approval import Decision, DecisionState, ProxgitKey, decide_request
 from proxgit.errors import GateRefused, ProxgitError, ProxmoxError
 from proxgit.git import GitRepository, History, commit_identity, public_key_of
@@ -42,7 +46,7 @@ from proxgit.loading import DesiredState, load_revision
 from proxgit.models.config import CommitIdentity, Config
 from proxgit.models.deletion import DeletionRequest, DeletionState
 from proxgit.outcomes import Gate, Outcome, worst
-from proxgit.proxmox.client import ProxmoxClient
+from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import (
     PENDING_DELETION_TAG,
@@ -50,7 +54,8 @@ from proxgit.proxmox.normalize import (
     parse_property_string,
     split_tags,
 )
-from proxgit.proxmox.reading import client_factory, fixed_client, read_cluster
+from proxgit.proxmox.reading import fixed_client, read_cluster
+from proxgit.secrets import SecretBox
 
 ClientMaker = Callable[[str], ProxmoxClient]
 
@@ -127,14 +132,19 @@ class RequestOutcome:
 class DeletionsRun:
     outcomes: list[RequestOutcome] = field(default_factory=list)
     commit: str | None = None
+    # why the archive commit could not be pushed (it stays local; the next run pushes it)
+    push_error: str | None = None
 
     @property
     def failed(self) -> bool:
-        return any(o.state is RequestState.blocked for o in self.outcomes)
+        return self.push_error is not None or any(
+            o.state is RequestState.blocked for o in self.outcomes
+        )
 
     @property
     def outcome(self) -> Outcome:
-        return worst(o.outcome for o in self.outcomes)
+        done = worst(o.outcome for o in self.outcomes)
+        return worst([done, Outcome.failed]) if self.push_error else done
 
     def summary(self) -> str:
         """How many requests ended in each state, e.g. ``1 executed, 2 pending``."""
@@ -267,7 +277,8 @@ def process_requests(
     run = DeletionsRun()
     written: list[str] = []
     shard = set(clusters) if clusters is not None else None
-    make_client = clients or client_factory(state.config, repo.path)
+    secrets = SecretBox(repo.path)
+    make_client = clients or remembering_clients(state.config, repo.path, secrets)
     history = History(repo.path)
     for name in sorted(state.deletion_requests):
         path, request = state.deletion_requests[name]
@@ -348,7 +359,7 @@ def process_requests(
             observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
             continue
         except ProxgitError as err:
-            outcome.state, outcome.message = RequestState.blocked, err.message
+            outcome.state, outcome.message = RequestState.blocked, secrets.scrub(err.message)
             observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
             continue
         observe.guest(cluster, name_of, vmid, outcome.state.value, outcome.message)
@@ -357,8 +368,16 @@ def process_requests(
         run.commit = repo.commit_paths(
             [DELETIONS_DIR], f"proxgit deletions: {run.summary()}", identity
         )
-        if push and run.commit:
-            repo.push_branch(config.spec.main_branch)
+    branch = config.spec.main_branch
+    # also an archive commit an earlier run made but could not push
+    if push and (run.commit or repo.own_commits_unpushed(branch, identity)):
+        try:
+            repo.push_branch(branch, identity=identity)
+        except ProxgitError as err:
+            what = "the archive commit was" if run.commit else "proxgit's earlier commits are"
+            run.push_error = secrets.scrub(
+                f"{what} made but not pushed ({err.message}); the next run with --push pushes it"
+            )
     return run
 
 
@@ -473,6 +492,13 @@ def _destroy(
             f"{guest.name} has protection enabled in Proxmox; clear it to let "
             "the approved deletion run"
         )
+    lock = (guest.config or {}).get("lock")
+    if lock:
+        # a task holds it: perhaps the destroy an earlier run sent and lost the answer of
+        raise ProxgitError(
+            f"{guest.name} (vmid {guest.vmid}) is locked ({lock}) by a running task; "
+            "nothing sent, the next run looks again"
+        )
     upids: list[str] = []
     path = f"nodes/{guest.node}/{guest.type}/{guest.vmid}"
     if guest.status == "running":
@@ -482,7 +508,17 @@ def _destroy(
     params: dict[str, Any] = {"purge": 1}
     if guest.type == "qemu":
         params["destroy-unreferenced-disks"] = 1
-    upid = client.delete(path, **params)
+    try:
+        upid = client.delete(path, **params)
+    except ProxmoxError as err:
+        if err.status == 0:
+            # no answer (a timeout, a reset): Proxmox may have destroyed it all the same;
+            # the next run reads the guest again and archives it if it is gone
+            raise ProxgitError(
+                f"{err.message}; whether the guest was destroyed is unknown until the next "
+                "run reads it again (no second destroy is sent for a guest that is gone)"
+            ) from None
+        raise
     upids.append(str(upid))
     _wait(client, guest.node, upid, "destroy")
     return (
@@ -493,10 +529,17 @@ def _destroy(
 
 
 def _wait(client: ProxmoxClient, node: str, upid: Any, what: str) -> None:
-    if isinstance(upid, str) and upid.startswith("UPID:"):
-        result = client.wait_task(node, upid)
-        if not result.ok:
-            raise ProxgitError(f"{what} failed: {result.exitstatus}")
+    """Wait for the task a call started; an answer that is no task id is an error, never
+    a destroy counted as done."""
+    if not isinstance(upid, str) or not upid.startswith("UPID:"):
+        raise ProxgitError(
+            f"{what}: Proxmox answered {excerpt(upid)} where a task id (UPID) was expected; "
+            "not counted as done"
+        )
+    result = client.wait_task(node, upid)
+    if not result.ok:
+        last = f" ({result.log[-1]})" if result.log else ""
+        raise ProxgitError(f"{what} failed: {result.exitstatus}{last}")
 
 
 def _untag(client: ProxmoxClient, guest: LiveGuest | None, request: DeletionRequest) -> None:
@@ -504,7 +547,7 @@ def _untag(client: ProxmoxClient, guest: LiveGuest | None, request: DeletionRequ
         return  # gone, or not ours to touch
     path = f"nodes/{guest.node}/{guest.type}/{guest.vmid}/config"
     try:
-        config = client.get(path)
+        config = client.get(path, expect=dict)
         if PENDING_DELETION_TAG not in split_tags(config.get("tags") or ""):
             return  # not tagged (never was, or already untagged): nothing to write
         tags = [t for t in split_tags(config.get("tags") or "") if t != PENDING_DELETION_TAG]

@@ -138,7 +138,7 @@ class GitRepository:
         try:
             return str(self.repo.git.execute(["git", *args], env={**os.environ, **(env or {})}))
         except git.GitCommandError as err:
-            detail = (err.stderr or "").strip().splitlines()
+            detail = _problem_lines(err.stderr or "")
             verb = next(
                 (
                     a
@@ -230,6 +230,22 @@ class GitRepository:
                     ) from None
                 time.sleep(0.05 * (attempt + 1))
 
+    def own_commits_unpushed(self, branch: str, identity: Identity) -> bool:
+        """Whether HEAD is ahead of the remote branch (as last fetched) by proxgit's own
+        commits only (journals, archives, snapshots): what an earlier run committed but
+        could not push, for this run to push."""
+        if not self.has_remote():
+            return False
+        try:
+            log = self.run("log", "--format=%ae%x00%B%x01", f"{self.remote}/{branch}..HEAD").strip()
+        except RepositoryError:
+            return False
+        entries = [e.strip("\n") for e in log.split("\x01") if e.strip()]
+        return bool(entries) and all(
+            e.partition("\x00")[0] == identity.email and SKIP_CI in e.partition("\x00")[2]
+            for e in entries
+        )
+
     def rebase_onto(self, upstream: str, identity: Identity | None) -> None:
         """Rebase proxgit's local commits onto ``upstream``, re-signed with its key and
         committed under its identity (never the environment's GIT_COMMITTER_*); with no
@@ -282,6 +298,16 @@ class GitRepository:
     def commits_touching(self, path: str, revision: str = "HEAD") -> list[git.Commit]:
         """Commits that changed ``path``, newest first."""
         return list(self.repo.iter_commits(revision, paths=path))
+
+
+def _problem_lines(stderr: str) -> list[str]:
+    """git's stderr, from its first ``fatal:``/``error:`` line on, as one line each.
+
+    git ends some errors with advice ("...and the repository exists."): the line
+    that says what went wrong is the ``fatal:`` one, not the last."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+    return [first] if first else lines
 
 
 def default_identity() -> Identity:

@@ -13,11 +13,14 @@ The rules, each finding one line:
   difference, a full clone by its template's boot disk (the listing's
   ``maxdisk``) or its declared disks when they are larger, on ``clone.storage``
   or the first declared disk's storage. A linked clone allocates nothing up
-  front. When the sum exceeds what is free, the plan is blocked. A shared
-  storage (``shared: 1``: Ceph, NFS) is counted once for the cluster, not once
-  per node. A thin-provisioned storage (``lvmthin``, ``rbd``, and those named in
-  ``capacity.thinStorages``) allocates as guests write: it gets a warning
-  (``storage-thin``) with the commitment instead of a blocker.
+  front. A migration copies the volumes on storage the nodes do not share
+  (online with ``with-local-disks``, or offline) to the same storage on the
+  target: each at the size its config says. When the sum exceeds what is free,
+  the plan is blocked. A shared storage (``shared: 1``: Ceph, NFS) is counted
+  once for the cluster, not once per node. A thin-provisioned storage
+  (``lvmthin``, ``rbd``, and those named in ``capacity.thinStorages``) allocates
+  as guests write: it gets a warning (``storage-thin``) with the commitment
+  instead of a blocker.
 - **Memory and vCPUs per node (warnings ``memory-overcommit``,
   ``vcpu-overcommit``; blockers with ``capacity.block: true``).** After the
   change, the guests that will run on each node are summed: the guests the
@@ -46,12 +49,12 @@ from proxgit.loading import DesiredState
 from proxgit.models.base import parse_size
 from proxgit.models.config import Capacity
 from proxgit.models.guests import ContainerSpec, Power, RestartPolicy, VirtualMachineSpec
+from proxgit.planning.migration import SMALL_VOLUME, copied_volumes
 from proxgit.planning.plan import Action, CapacityUse, Finding, GuestChange, Plan
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 from proxgit.proxmox.translate import auto_efidisk, cloudinit_drive
 
 MIB = 1 << 20
-SMALL_VOLUME = 4 * MIB  # EFI vars, TPM state, cloud-init: Proxmox allocates a few MiB
 DEFAULT_MEMORY_MIB = 512  # Proxmox's default for both kinds
 THIN_TYPES = frozenset({"lvmthin", "rbd"})
 
@@ -59,11 +62,13 @@ NEW_DISK = "new disk"
 GROWTH = "disk growth"
 CLONE = "full clone"
 SMALL = "EFI/TPM/cloud-init volume"
+COPY = "disk copied by migration"
 _PLURAL = {
     NEW_DISK: "new disks",
     GROWTH: "disk growths",
     CLONE: "full clones",
     SMALL: "EFI/TPM/cloud-init volumes",
+    COPY: "disks copied by migration",
 }
 
 Spec = VirtualMachineSpec | ContainerSpec
@@ -76,7 +81,7 @@ class StorageNeed:
     node: str
     storage: str
     size: int
-    what: str  # NEW_DISK, GROWTH, CLONE or SMALL
+    what: str  # NEW_DISK, GROWTH, CLONE, SMALL or COPY
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,16 @@ def storage_needs(change: GuestChange, spec: Spec, cluster: ClusterLive) -> list
     node = _node_after(change, spec)
     if change.action == Action.create:
         return _create_needs(node, spec, cluster)
-    return _update_needs(node, change, spec)
+    needs = _update_needs(node, change, spec)
+    live = cluster.guests.get(change.vmid)
+    if change.migration is not None and live is not None:
+        # a move copies the volumes on storage the nodes do not share (online with
+        # with-local-disks, or offline) to the storage of the same name on the target
+        needs.extend(
+            StorageNeed(node, storage, size, COPY)
+            for storage, size in copied_volumes(live, change.migration.target, cluster)
+        )
+    return needs
 
 
 def _create_needs(node: str, spec: Spec, cluster: ClusterLive) -> list[StorageNeed]:
@@ -270,7 +284,7 @@ def describe_needs(needs: Iterable[StorageNeed]) -> str:
         counts[need.what] = counts.get(need.what, 0) + 1
     parts = [
         f"{n} {what if n == 1 else _PLURAL[what]}"
-        for what in (NEW_DISK, GROWTH, CLONE, SMALL)
+        for what in (NEW_DISK, GROWTH, CLONE, SMALL, COPY)
         if (n := counts.get(what, 0))
     ]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -17,7 +17,8 @@ devices, physical disks and bind mounts (host paths; a container mount point
 marked ``shared=1`` moves), an ISO on a storage only the source node has,
 snapshots of a running VM whose disks would be copied live; a target node
 that does not exist or is not online; a storage the guest uses that the
-target node lacks.
+target node lacks. The volumes a move copies (:func:`copied_volumes`) count
+against the target's storage in the plan's capacity rows.
 
 A guest whose ``node`` differs from its file although the file's ``node`` did
 not change (HA or an operator moved it) is left where it runs, and the plan
@@ -30,11 +31,13 @@ Pure: no I/O; it reads the live config and the cluster listing it is given.
 
 from __future__ import annotations
 
+from proxgit.models.base import parse_size
 from proxgit.planning.plan import Finding, Migration, MigrationMode
 from proxgit.proxmox.fields import holds_volume, key_for, parse_property_string
 from proxgit.proxmox.live import ClusterLive, LiveGuest
 
 _USABLE_STORAGE = ("available", "active")
+SMALL_VOLUME = 4 << 20  # EFI vars, TPM state, cloud-init: Proxmox allocates a few MiB
 
 
 def plan_migration(
@@ -145,6 +148,34 @@ def plan_migration(
         with_local_disks=local_disks and mode == MigrationMode.online,
     )
     return migration, blockers
+
+
+def copied_volumes(live: LiveGuest, target: str, cluster: ClusterLive) -> list[tuple[str, int]]:
+    """(storage, bytes) of each volume a move of ``live`` to ``target`` copies: those on
+    storage the nodes do not share (online with ``with-local-disks``, or offline), kept on
+    the storage of the same name there. A cloud-init drive is regenerated, a few MiB; a
+    volume whose size the config does not say counts nothing."""
+    copied: list[tuple[str, int]] = []
+    for key, raw in sorted((live.config or {}).items()):
+        problem, storage = _resource(live.type, key, str(raw))
+        if problem is not None or storage is None or storage[1]:
+            continue
+        storage_id = storage[0]
+        here = cluster.storage_on(live.node, storage_id)
+        there = cluster.storage_on(target, storage_id)
+        if (here and here.shared) or (there and there.shared):
+            continue
+        size_text = parse_property_string(str(raw), "volume").get("size")
+        if "cloudinit" in str(raw).split(",", 1)[0]:
+            copied.append((storage_id, SMALL_VOLUME))
+            continue
+        try:
+            size = parse_size(size_text, bare_unit="B") if size_text else 0
+        except ValueError:
+            size = 0
+        if size > 0:
+            copied.append((storage_id, size))
+    return copied
 
 
 def migration_note(migration: Migration, *, more: bool) -> Finding:

@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from proxgit import observe
 from proxgit.errors import ConfigError, ProxmoxError
 from proxgit.models import Cluster
-from proxgit.secrets import resolve_secret
+from proxgit.secrets import MASK, resolve_secret
 
 READ_RETRIES = 3
 RETRY_BASE_DELAY = 0.2
@@ -101,6 +101,10 @@ class ProxmoxClient:
     def request_count(self) -> int:
         return sum(self.requests.values())
 
+    def _scrub(self, text: str) -> str:
+        """``text`` with the token secret masked: it never reaches a message."""
+        return text.replace(self.token_secret, MASK) if self.token_secret else text
+
     def _count(self, method: str) -> None:
         with self._lock:
             self.requests[method] += 1
@@ -127,7 +131,8 @@ class ProxmoxClient:
                     call = f"GET /{path.lstrip('/')}"
                     what = "a JSON list" if expect is list else "a JSON object"
                     raise ProxmoxError(
-                        f"cluster '{self.name}': {call}: expected {what}, got {excerpt(answer)}",
+                        f"cluster '{self.name}': {call}: expected {what}, got "
+                        f"{self._scrub(excerpt(answer))}",
                         cluster=self.name,
                         call=call,
                         status=-1,
@@ -186,7 +191,8 @@ class ProxmoxClient:
         try:
             answer = getattr(resource, method.lower())(**params)
         except ResourceException as err:
-            detail = _proxmox_message(err)
+            # Proxmox (or a proxy before it) may quote the request, token included
+            detail = self._scrub(_proxmox_message(err))
             if err.status_code == 401:
                 detail += (
                     f": Proxmox did not accept API token {self.token_id} (secret from "
@@ -231,7 +237,8 @@ class ProxmoxClient:
             if isinstance(raw, bytes | bytearray):
                 # proxmoxer's stand-in for a body that is not JSON (a proxy's page, ...)
                 raise ProxmoxError(
-                    f"cluster '{self.name}': {call}: the answer is not JSON: {excerpt(raw)}",
+                    f"cluster '{self.name}': {call}: the answer is not JSON: "
+                    f"{self._scrub(excerpt(raw))}",
                     cluster=self.name,
                     call=call,
                     status=-1,

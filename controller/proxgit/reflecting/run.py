@@ -188,12 +188,15 @@ def _commit(
         if result.changed
         else "proxgit reflect: record snapshot files written by an earlier run"
     )
-    result.commit = git.commit_paths([SNAPSHOT_DIR], message, commit_identity(config, git.path))
+    identity = commit_identity(config, git.path)
+    result.commit = git.commit_paths([SNAPSHOT_DIR], message, identity)
     if result.commit is not None:
         result.message = message
-        if options.push:
-            git.push_branch(config.spec.main_branch)
-            result.pushed = True
+    branch = config.spec.main_branch
+    # also a snapshot commit an earlier run made but could not push
+    if options.push and (result.commit is not None or git.own_commits_unpushed(branch, identity)):
+        git.push_branch(branch, identity=identity)
+        result.pushed = True
 
 
 def keep_unread(reading: ClusterReading, old: dict[str, bytes], new: dict[str, bytes]) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxgit import observe
-from proxgit.applying.results import ApplyRun, RunState
+from proxgit.applying.results import ApplyRun, GuestState, RunState
 from proxgit.errors import GateRefused, ProxgitError, RepositoryError
 from proxgit.git import GitRepository, Identity, commit_identity
 from proxgit.layout import CONFIG_FILE
@@ -224,6 +224,12 @@ class Watcher:
                 self.metrics.set_last_applied(outcome.cluster, run.revision)
         if run.results:
             self.log(f"watch: applied {run.revision[:12]}: {run.state.value}")
+        for result in run.results:
+            if result.state == GuestState.failed:
+                self.log_error(
+                    f"watch: {result.cluster}/{result.name} (vmid {result.vmid}): "
+                    f"{result.action} failed: {result.message}"
+                )
         failed = [c for c in run.clusters if c.state.outcome == Outcome.failed]
         if failed or run.state.outcome == Outcome.failed:
             detail = "; ".join(f"{c.cluster}: {c.message}" for c in failed if c.message)
@@ -254,6 +260,8 @@ class Watcher:
         blocked = [o for o in run.outcomes if o.outcome == Outcome.failed]
         if blocked:
             return [f"deletion {blocked[0].name}: {blocked[0].message}"]
+        if run.push_error:
+            return [f"deletions: {run.push_error}"]
         return []
 
     def reflect(self) -> None:
