@@ -351,3 +351,28 @@ def test_a_failed_apply_still_settles(requested: GitRepo, pve: Any) -> None:
     assert result.exit_code == 1, result.output
     assert "deletion request lab-101: rejected" in result.output
     assert "proxgit-pending-deletion" not in str(pve.guest(101).config.get("tags", ""))
+
+
+def test_apply_reports_a_settling_commit_it_could_not_push(requested: GitRepo, pve: Any) -> None:
+    edit_request(requested, CAROL, reject={"reason": "keep it"})
+    hook = requested.remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "while read old new ref; do\n"
+        '  if git log --format=%s "$old..$new" | grep -q "^proxgit deletions"; then\n'
+        '    echo "archive commits are not accepted here" >&2; exit 1\n'
+        "  fi\n"
+        "done\n"
+    )
+    hook.chmod(0o755)
+    result = cli(requested, "apply", "--push")
+    assert result.exit_code == 1, result.output
+    assert "deletion request lab-101: rejected" in result.output
+    assert "error: deletion requests:" in result.output and "not pushed" in result.output
+    # the guest was untagged and the archive commit waits locally for the next push
+    assert "proxgit-pending-deletion" not in str(pve.guest(101).config.get("tags", ""))
+    assert "proxgit deletions" in requested.git("log", "-1", "--format=%s")
+    hook.unlink()
+    again = cli(requested, "apply", "--push")
+    assert again.exit_code == 0, again.output
+    assert "proxgit deletions" in requested.git("log", "-1", "--format=%s", "origin/main")

@@ -15,6 +15,7 @@ from proxgit.cli._common import (
     require_remote,
     user_errors,
 )
+from proxgit.outcomes import Outcome, worst
 
 
 @click.command()
@@ -147,4 +148,9 @@ def apply(
                 f"deletion request {decided.name}: {decided.state.value}; guest untagged and "
                 "request archived"
             )
+    if done.requests is not None and done.requests.push_error:
+        # what was settled is committed but not on the remote: as failed as a journal
+        # that could not be pushed
+        click.echo(f"error: deletion requests: {done.requests.push_error}", err=True)
+        finish(worst([run.outcome, Outcome.failed]))
     finish(run.outcome)
