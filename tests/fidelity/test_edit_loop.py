@@ -32,7 +32,7 @@ from click.testing import CliRunner, Result
 from proxgit.cli import main
 from proxgit.importing import guest_document, render_document
 from proxgit.planning.effects import effect_of, parse_hotplug
-from proxgit.proxmox.fields import EXTRA, resolve
+from proxgit.proxmox.fields import EXTRA, resolve, root_only
 from proxgit.proxmox.live import LiveGuest
 from tests.fidelity import pveconf, pveschema
 from tests.fidelity.test_import_roundtrip import _KEYED, CORPUS, _format_of, load_guest
@@ -209,6 +209,9 @@ def test_one_field_edit_plans_applies_and_converges(
         if entry.status == "running":
             want = effect_of(entry.kind, item["path"], new_slot=False, hotplug=hotplug, numa=numa)
             assert item["effect"] == want.value, item
+
+    if root_only(entry.kind, key, to):  # PVE refuses it to every token but root@pam's
+        assert "root-only-key" in {w["code"] for w in changes[0]["warnings"]}, changes
 
     pve.requests.clear()
     applied = _cli(repo, "apply", "--lock-timeout", "5")

@@ -444,6 +444,9 @@ _DISK_SUBS = (
     Sub("mbps", "number", path="mbps", codec=NUM),
     Sub("mbps_rd", "number", path="mbpsRd", codec=NUM),
     Sub("mbps_wr", "number", path="mbpsWr", codec=NUM),
+    Sub("bps", "integer", path="bps", codec=INT, minimum=0),
+    Sub("bps_rd", "integer", path="bpsRd", codec=INT, minimum=0),
+    Sub("bps_wr", "integer", path="bpsWr", codec=INT, minimum=0),
     # bursts: the ceiling, and for how many seconds it may be held
     Sub("iops_max", "integer", path="iopsMax", codec=INT),
     Sub("iops_rd_max", "integer", path="iopsRdMax", codec=INT),
@@ -516,6 +519,7 @@ _LXC_NIC_SUBS = (
     Sub("trunks", path="trunks"),
     Sub("link_down", "boolean", path="linkDown", codec=BOOL),
     Sub("type", enum=("veth",), path="type"),
+    Sub("host-managed", "boolean", path="hostManaged", codec=BOOL),
 )
 _MOUNT_OPTION_SUBS = (
     Sub("acl", "boolean", path="acl", codec=BOOL),
@@ -523,6 +527,7 @@ _MOUNT_OPTION_SUBS = (
     Sub("replicate", "boolean", path="replicate", codec=BOOL, default=True),
     Sub("shared", "boolean", path="shared", codec=BOOL),
     Sub("mountoptions", path="mountoptions"),
+    Sub("idmap", path="idmap"),
 )
 _ROOTFS_SUBS = (
     Sub("volume", default_key=True),
@@ -539,6 +544,7 @@ _MP_SUBS = (
     Sub("mp", path="path"),
     Sub("backup", "boolean", path="backup", codec=BOOL),
     Sub("ro", "boolean", path="ro", codec=BOOL),
+    Sub("keepattrs", "boolean", path="keepattrs", codec=BOOL),
     *_MOUNT_OPTION_SUBS,
 )
 _STARTUP_SUBS = (
