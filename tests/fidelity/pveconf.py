@@ -4,8 +4,8 @@
 lines, keys sorted, the description first as ``#`` lines (``:`` and control characters
 percent-encoded, PVE::Tools::encode_text), then one ``[name]`` section per snapshot
 (``[PENDING]`` for a VM's pending changes, ``[pve:pending]`` for a container's, with
-``delete: a,b`` naming the keys pending deletion). A container's raw ``lxc.*`` keys follow its sorted
-keys, in the order written, and may repeat. This module reads that text, as
+``delete: a,b`` naming the keys pending deletion). A container's raw ``lxc.*`` keys
+follow its sorted keys, in the order written, and may repeat. This module reads that text, as
 PVE::QemuServer::parse_vm_config and PVE::LXC::Config::parse_pct_config do.
 """
 

@@ -19,8 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from proxgit.proxmox.fields import holds_volume, key_for, root_only
 from tests.fidelity import pveschema
 from tests.fidelity.test_edit_loop import _cli, _merge, _plan
 from tests.fidelity.test_import_roundtrip import CORPUS, load_guest
@@ -168,3 +170,61 @@ def test_a_plan_without_a_base_removes_nothing(repo: GitRepo, schema_checked_pve
     result = _cli(repo, "plan", "--output", "json")
     changes = json.loads(result.stdout)["changes"]
     assert not any(f.get("removed") for c in changes for f in c["fields"]), changes
+
+
+def _removable_extra(entry: Any) -> list[str]:
+    """Carried keys a token may delete: not root-only, not a drive (a cdrom or the
+    cloud-init drive in a disk slot), not a volume, not generated on create."""
+    values = entry.config.main.values
+    out = []
+    for key, value in values.items():
+        row = key_for(entry.kind, key)
+        if row is None or root_only(entry.kind, key, value) or key in ("smbios1",):
+            continue
+        if holds_volume(row) or "media=cdrom" in value:
+            continue
+        out.append(key)
+    return out
+
+
+_EXTRA_CASES = [
+    e
+    for e in CORPUS
+    if e.status == "stopped" or e.kind == "qemu"  # a running container's pending is fakepve's
+]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(e, id=e.name, marks=[] if e.name == "sata-workstation" else [pytest.mark.slow])
+        for e in _EXTRA_CASES
+    ],
+)
+def test_every_carried_key_removed_is_deleted(
+    entry: Any, repo: GitRepo, schema_checked_pve: Any
+) -> None:
+    """Over the corpus: every extraConfig key a token may delete is taken out of the
+    document; apply deletes exactly those keys and a re-plan is empty."""
+    pve = schema_checked_pve
+    path, document = _imported_and_applied(repo, pve, entry.name)
+    extra = document["spec"].get("extraConfig") or {}
+    keys = sorted(k for k in extra if k in _removable_extra(entry))
+    if not keys:
+        pytest.skip("no carried key a token may delete")
+    for key in keys:
+        del extra[key]
+    if not extra:
+        document["spec"].pop("extraConfig", None)
+    _save(repo, path, document, f"{entry.name}: drop {', '.join(keys)}")
+    [change] = _based_plan(repo)
+    assert sorted(f["path"] for f in change["fields"]) == [f"extraConfig.{k}" for k in keys]
+    pve.requests.clear()
+    applied = _cli(repo, "apply", "--lock-timeout", "5")
+    assert applied.exit_code == 0, applied.output
+    sent = _config_writes(pve, entry.kind, entry.vmid)
+    deleted = sorted(k for s in sent for k in str(s.get("delete", "")).split(",") if k)
+    assert deleted == keys, sent
+    guest = pve.guest(entry.vmid)
+    assert all(_gone(guest, k) for k in keys)
+    assert _plan(repo) == []

@@ -828,15 +828,29 @@ def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
     kind = TYPE_BY_KIND.get(guest.kind, "qemu")
     prefix = EXTRA + "."
     seen: set[str] = set()
+    declared: FlatView | None = None
     for item in change.fields:
         shown = item.before if item.removed else item.after
         if item.path.startswith(prefix):
             key, value = item.path[len(prefix) :], shown
+            if key in seen or not root_only(kind, key, value):
+                continue
         else:
             found = resolve_path(kind, item.path)
-            if found is None or not (found.key.root_only or found.subpath == "source"):
+            if found is None:
                 continue
             key, value = found.config_key, shown
+            if found.key.name in ("hostpci", "usb") and not item.removed:
+                # any change to a raw device (not a mapping) is root's, whatever sub-key
+                declared = declared if declared is not None else desired_view(guest.document)
+                value = "mapping=" if f"{found.base}.mapping" in declared else "raw"
+            elif not (
+                found.key.root_only
+                or found.subpath == "source"
+                or found.key.name in ("hostpci", "usb")
+                or (item.removed and not found.subpath)
+            ):
+                continue
         if key in seen or not root_only(kind, key, value):
             continue
         seen.add(key)

@@ -18,7 +18,14 @@ from typing import Any
 
 from proxgit.planning.effects import effect_of
 from proxgit.planning.fieldchange import Effect, FieldChange
-from proxgit.proxmox.fields import EXTRA, FlatView, key_for, resolve
+from proxgit.proxmox.fields import (
+    EXTRA,
+    NIC_MODELS,
+    FlatView,
+    key_for,
+    parse_property_string,
+    resolve,
+)
 
 # Not config keys of their own, or always declared: never removed.
 _NEVER = frozenset({"power", "pool", "name", "hostname"})
@@ -101,6 +108,7 @@ def removed_fields(
                 )
             )
             continue
+        changes.extend(_left_verbatim(kind, config_key, old, after[config_key], live_config))
         for path in sorted(set(paths) - set(new)):
             where = config_key_of(kind, path)
             if where is None or not where[1] or path.startswith(EXTRA + "."):
@@ -118,6 +126,49 @@ def removed_fields(
                 )
             )
     return changes
+
+
+def _left_verbatim(
+    kind: str,
+    config_key: str,
+    old: FlatView,
+    head_paths: list[str],
+    live_config: Mapping[str, Any],
+) -> list[FieldChange]:
+    """Sub-keys of a key the base carried verbatim (``extraConfig.hostpci0``) that head,
+    now declaring the key as typed fields, no longer names (``vendor-id``): removed.
+    Each is shown at ``<key's path>.<sub-key>`` (``hostpci.hostpci0.vendor-id``)."""
+    carried = f"{EXTRA}.{config_key}"
+    row = key_for(kind, config_key)
+    if carried not in old or carried in head_paths or row is None or not row.subs:
+        return []
+    default = row.default_sub.name if row.default_sub else None
+    declared = set()
+    for path in head_paths:
+        found = resolve(kind, path)
+        sub = row.sub_for_path(found.subpath) if found is not None else None
+        if sub is not None:
+            declared.add(sub.name)
+    base = row.spec_path(config_key) or config_key
+    live = parse_property_string(str(live_config[config_key]), default)
+    out = []
+    for name in parse_property_string(str(old[carried]), default):
+        sub = row.sub(name)
+        if name == default or name in declared or name not in live or name in NIC_MODELS:
+            continue
+        if sub is not None and (sub.generated or sub.virtual or sub.default_key):
+            continue
+        path = f"{base}.{sub.path}" if sub is not None and sub.path else f"{base}.{name}"
+        out.append(
+            FieldChange(
+                path=path,
+                before=live[name],
+                after=None,
+                effect=effect_of(kind, path, new_slot=False, hotplug=frozenset(), numa=False),
+                removed=True,
+            )
+        )
+    return out
 
 
 def required(kind: str, config_key: str) -> bool:

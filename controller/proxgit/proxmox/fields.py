@@ -236,8 +236,10 @@ class Key:
         name = default.name if default else None
         props = parse_property_string(live, name)
         for subpath in subpaths:
-            sub = self.sub_for_path(subpath)
-            if sub is not None and not sub.virtual and not sub.default_key:
+            sub = self.sub_for_path(subpath) or self.sub(subpath)  # typed, or by its name
+            if sub is None:
+                props.pop(subpath, None)  # a sub-key the table does not know
+            elif not sub.virtual and not sub.default_key:
                 props.pop(sub.name, None)
         if name and f"{name}=" in live.split(",", 1)[0]:
             name = None
@@ -295,6 +297,7 @@ _NIC_MODELS = (
     "virtio",
     "vmxnet3",
 )
+NIC_MODELS: tuple[str, ...] = _NIC_MODELS  # the model names a QEMU NIC starts with
 
 
 def nic_mac(props: Mapping[str, str]) -> str | None:
