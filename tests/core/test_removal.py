@@ -186,3 +186,30 @@ def test_removing_a_containers_rootfs_is_blocked_and_a_volume_is_detached() -> N
     assert paths["mountpoints.mp0"].effect is Effect.restart
     assert [b.code for b in change.blockers] == ["cannot-remove"]
     assert [w.code for w in change.warnings if w.code == "volume-detached"] == ["volume-detached"]
+
+
+def test_sub_keys_of_a_key_carried_verbatim_that_becomes_typed_are_removed() -> None:
+    carried = "  extraConfig: {hostpci0: 'mapping=gpu,device-id=0x56a5,pcie=1'}\n"
+    typed = "  hostpci:\n    hostpci0: {mapping: gpu, pcie: true}\n"
+    config = {**LIVE, "hostpci0": "mapping=gpu,device-id=0x56a5,pcie=1"}
+    plan = build_plan(_doc(typed), _live(config), base=_doc(carried))
+    (change,) = plan.changes
+    assert [(f.path, f.before, f.removed) for f in change.fields] == [
+        ("hostpci.hostpci0.device-id", "0x56a5", True)
+    ]
+    assert not [w for w in change.warnings if w.code == "root-only-key"]  # a mapping
+    deletes, params = removal_params("qemu", change.fields, config, {})
+    assert deletes == [] and params == {"hostpci0": "mapping=gpu,pcie=1"}
+
+
+def test_changing_any_option_of_a_raw_pci_device_is_root_only() -> None:
+    raw = "  hostpci:\n    hostpci0: {host: '0000:01:00', pcie: true}\n"
+    config = {**LIVE, "hostpci0": "0000:01:00,pcie=1,rombar=0"}
+    plan = build_plan(_doc(raw), _live(config))
+    (change,) = plan.changes
+    assert [f.path for f in change.fields] == []  # rombar is not declared: left alone
+    changed = raw.replace("pcie: true", "pcie: false")
+    plan = build_plan(_doc(changed), _live(config))
+    (change,) = plan.changes
+    assert [f.path for f in change.fields] == ["hostpci.hostpci0.pcie"]
+    assert "root-only-key" in [w.code for w in change.warnings]

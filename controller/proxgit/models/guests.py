@@ -129,7 +129,7 @@ _NOT_ON_BUS = {
 Iops = Annotated[int, Field(ge=0)]
 Mbps = Annotated[float, Field(ge=0)]
 BurstSeconds = Annotated[int, Field(ge=1)]
-Bps = Annotated[int, Field(ge=0)]
+Bps = int
 
 
 class Disk(Model):

@@ -840,7 +840,7 @@ def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
             if found is None:
                 continue
             key, value = found.config_key, shown
-            if found.key.name in ("hostpci", "usb") and not item.removed:
+            if found.key.name in ("hostpci", "usb") and found.subpath:
                 # any change to a raw device (not a mapping) is root's, whatever sub-key
                 declared = declared if declared is not None else desired_view(guest.document)
                 value = "mapping=" if f"{found.base}.mapping" in declared else "raw"

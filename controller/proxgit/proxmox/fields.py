@@ -447,9 +447,9 @@ _DISK_SUBS = (
     Sub("mbps", "number", path="mbps", codec=NUM),
     Sub("mbps_rd", "number", path="mbpsRd", codec=NUM),
     Sub("mbps_wr", "number", path="mbpsWr", codec=NUM),
-    Sub("bps", "integer", path="bps", codec=INT, minimum=0),
-    Sub("bps_rd", "integer", path="bpsRd", codec=INT, minimum=0),
-    Sub("bps_wr", "integer", path="bpsWr", codec=INT, minimum=0),
+    Sub("bps", "integer", path="bps", codec=INT),
+    Sub("bps_rd", "integer", path="bpsRd", codec=INT),
+    Sub("bps_wr", "integer", path="bpsWr", codec=INT),
     # bursts: the ceiling, and for how many seconds it may be held
     Sub("iops_max", "integer", path="iopsMax", codec=INT),
     Sub("iops_rd_max", "integer", path="iopsRdMax", codec=INT),
