@@ -844,6 +844,10 @@ def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
                 # any change to a raw device (not a mapping) is root's, whatever sub-key
                 declared = declared if declared is not None else desired_view(guest.document)
                 value = "mapping=" if f"{found.base}.mapping" in declared else "raw"
+            elif found.key.name == "mp" and found.subpath:
+                # so is any change to a bind mount (a host directory, not a volume)
+                declared = declared if declared is not None else desired_view(guest.document)
+                value = "/bind" if f"{found.base}.source" in declared else "volume"
             elif not (
                 found.key.root_only
                 or found.subpath == "source"
