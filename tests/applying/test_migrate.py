@@ -144,7 +144,7 @@ def test_running_vm_moves_online_copying_local_disks_then_plans_clean(
         "with_local_disks": True,
     }
     assert change["fields"] == [
-        {"path": "node", "before": "pve1", "after": "pve2", "effect": "live"}
+        {"path": "node", "before": "pve1", "after": "pve2", "effect": "live", "removed": False}
     ]
     assert json.loads(planned.stdout)["summary"]["migrate"] == 1
     vm_moves.requests.clear()

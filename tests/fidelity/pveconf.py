@@ -3,8 +3,9 @@
 ``/etc/pve/qemu-server/<vmid>.conf`` and ``/etc/pve/lxc/<vmid>.conf`` are ``key: value``
 lines, keys sorted, the description first as ``#`` lines (``:`` and control characters
 percent-encoded, PVE::Tools::encode_text), then one ``[name]`` section per snapshot
-(``[PENDING]`` for pending changes). A container's raw ``lxc.*`` keys follow its sorted
-keys, in the order written, and may repeat. This module reads that text, as
+(``[PENDING]`` for a VM's pending changes, ``[pve:pending]`` for a container's, with
+``delete: a,b`` naming the keys pending deletion). A container's raw ``lxc.*`` keys
+follow its sorted keys, in the order written, and may repeat. This module reads that text, as
 PVE::QemuServer::parse_vm_config and PVE::LXC::Config::parse_pct_config do.
 """
 
@@ -60,7 +61,7 @@ def parse_config(text: str, kind: str) -> GuestConfig:
                 current.description = "\n".join(described)
             described = []
             current = Section()
-            if section.group(1).upper() == "PENDING":
+            if section.group(1).upper() in ("PENDING", "PVE:PENDING"):
                 pending = current
             else:
                 snapshots[section.group(1)] = current
@@ -91,6 +92,40 @@ def flat_config(section: Section) -> dict[str, str]:
     if section.description is not None:
         out["description"] = section.description
     return out
+
+
+def pending_changes(kind: str, config: GuestConfig) -> dict[str, Any]:
+    """The pending section as fakepve keeps it: key -> pending value, None to delete."""
+    if config.pending is None:
+        return {}
+    section = Section(
+        values={k: v for k, v in config.pending.values.items() if k != "delete"},
+        description=config.pending.description,
+    )
+    out: dict[str, Any] = api_config(kind, section)
+    for key in config.pending.values.get("delete", "").split(","):
+        if key.strip():
+            out[key.strip()] = None
+    return out
+
+
+def effective(config: GuestConfig) -> Section:
+    """The main section with the pending changes applied: what a reboot would run and
+    what ``GET .../pending`` shows as each key's newest value."""
+    values = dict(config.main.values)
+    description = config.main.description
+    if config.pending is not None:
+        for key, value in config.pending.values.items():
+            if key != "delete":
+                values[key] = value
+        for key in config.pending.values.get("delete", "").split(","):
+            values.pop(key.strip(), None)
+            if key.strip() == "description":
+                description = None
+        if config.pending.description is not None:
+            description = config.pending.description
+    values = dict(sorted(values.items()))
+    return Section(values=values, description=description, raw=list(config.main.raw))
 
 
 def api_config(kind: str, section: Section) -> dict[str, Any]:

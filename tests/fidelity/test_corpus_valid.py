@@ -24,6 +24,16 @@ def _all_violations(entry: pveconf.Entry) -> list[pveschema.Violation]:
     for snap, section in entry.config.snapshots.items():
         where = f"{entry.name} [{snap}]"
         out += pveschema.validate_config(entry.kind, pveconf.flat_config(section), where=where)
+    if entry.config.pending is not None:
+        pending = pveconf.flat_config(entry.config.pending)
+        deleted = pending.pop("delete", "")
+        out += pveschema.validate_config(entry.kind, pending, where=f"{entry.name} [pending]")
+        known = pveschema.config_schema(entry.kind)
+        for key in filter(None, deleted.split(",")):
+            if pveschema.param_schema(known, key) is None:
+                out.append(
+                    pveschema.Violation(f"{entry.name} [pending]", "delete", key, "no such key")
+                )
     return out
 
 

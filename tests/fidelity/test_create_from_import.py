@@ -174,7 +174,9 @@ def test_create_from_the_imported_document_reproduces_the_config(
     assert applied.exit_code == 0, applied.output
     created = pve.guest(entry.vmid)
     assert created is not None and created is not original
-    want = _comparable(entry, pveconf.api_config(entry.kind, entry.config.main), left_out)
+    want = _comparable(
+        entry, pveconf.api_config(entry.kind, pveconf.effective(entry.config)), left_out
+    )
     got = _comparable(entry, dict(created.config), left_out)
     differ = {
         key: (want.get(key), got.get(key))

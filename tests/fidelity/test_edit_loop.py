@@ -3,10 +3,11 @@
 For each edit a corpus sidecar names (``edits: [{key, to}]``, in Proxmox's own terms):
 
 1. the guest is loaded into fakepve and imported (``proxgit import``), the document
-   merged; ``proxgit plan`` shows zero changes;
+   merged; ``proxgit plan`` shows zero changes; ``proxgit apply`` records it as applied;
 2. the edited document is the one import writes for the same config with that key set
    to ``to``: only this key's part of the document differs;
-3. ``proxgit plan`` shows fields of that key only, with the effect the field table
+3. ``proxgit plan --base <applied>`` shows fields of that key only (a sub-key ``to``
+   drops is planned as removed), with the effect the field table
    gives them on this guest;
 4. ``proxgit apply`` writes it: the config request carries exactly ``to`` for the key
    (sub-keys compared through PVE's own format, so every sub-option proxgit does not
@@ -31,10 +32,10 @@ from click.testing import CliRunner, Result
 from proxgit.cli import main
 from proxgit.importing import guest_document, render_document
 from proxgit.planning.effects import effect_of, parse_hotplug
-from proxgit.proxmox.fields import EXTRA, resolve
+from proxgit.proxmox.fields import EXTRA, resolve, root_only
 from proxgit.proxmox.live import LiveGuest
 from tests.fidelity import pveconf, pveschema
-from tests.fidelity.test_import_roundtrip import CORPUS, _format_of, load_guest
+from tests.fidelity.test_import_roundtrip import _KEYED, CORPUS, _format_of, load_guest
 from tests.reflecting.conftest import run
 from tests.support import BOB, GitRepo
 
@@ -87,8 +88,8 @@ def _cli(repo: GitRepo, *args: str) -> Result:
     return result
 
 
-def _plan(repo: GitRepo) -> list[dict[str, Any]]:
-    result = _cli(repo, "plan", "--output", "json")
+def _plan(repo: GitRepo, base: str | None = None) -> list[dict[str, Any]]:
+    result = _cli(repo, "plan", "--output", "json", *(["--base", base] if base else []))
     assert result.exit_code in (0, 1, 2), result.output  # 1: a change is blocked
     return [c for c in json.loads(result.stdout)["changes"] if c["action"] != "noop"]
 
@@ -134,6 +135,8 @@ def _canon(kind: str, key: str, value: Any) -> Any:
         return {k: _scalar(v) for k, v in parsed.items()}
     if key == "tags":
         return sorted(t for t in re.split(r"[;, ]+", text) if t)
+    if _KEYED.fullmatch(text):  # a named format of k=v pairs (startup): any order
+        return {k: _scalar(v) for k, _, v in (p.partition("=") for p in text.split(","))}
     return _scalar(text)
 
 
@@ -170,23 +173,35 @@ def test_one_field_edit_plans_applies_and_converges(
         monkeypatch.setenv(name, "Edit-Loop-Pw-5521")
     _merge(repo, f"Import {entry.name}")
     assert _plan(repo) == []
+    # the imported document is applied (nothing to change): the edit's plan and apply
+    # have it as their base, so a sub-key the edit drops is removed from Proxmox
+    assert _cli(repo, "apply", "--lock-timeout", "5").exit_code == 0
+    # a lock in the file (a backup running when it was copied) clears when that task
+    # ends; proxgit waits for it before writing (tests/applying/test_apply.py)
+    pve.guest(entry.vmid).config.pop("lock", None)
 
     # the edit: the document import writes for the config with key: to
     files = [p for p in (repo.path / "clusters").rglob("*.yaml")]
     assert len(files) == 1
     before_text = files[0].read_text(encoding="utf-8")
-    current = dict(pve.guest(entry.vmid).config)
+    guest = pve.guest(entry.vmid)
+    current = dict(guest.config)  # with pending changes applied, as proxgit reads it
+    for pending_key, pending_value in (guest.pending or {}).items():
+        if pending_value is None:
+            current.pop(pending_key, None)
+        else:
+            current[pending_key] = pending_value
     after_text = _edited_text(entry, key, to, current)
     before_doc, after_doc = yaml.safe_load(before_text), yaml.safe_load(after_text)
     assert before_doc != after_doc, "the edit changes nothing in the document"
     files[0].write_text(after_text, encoding="utf-8")
     _merge(repo, f"{entry.name}: {key}")
 
-    changes = _plan(repo)
+    changes = _plan(repo, base="HEAD~1")
     assert len(changes) == 1 and changes[0]["action"] == "update", json.dumps(changes, indent=1)
     fields = changes[0]["fields"]
     assert fields, changes
-    live = pveconf.api_config(entry.kind, entry.config.main)
+    live = pveconf.api_config(entry.kind, pveconf.effective(entry.config))
     hotplug = parse_hotplug(live.get("hotplug")) if entry.kind == "qemu" else frozenset()
     numa = str(live.get("numa", "0")) == "1"
     for item in fields:
@@ -194,6 +209,9 @@ def test_one_field_edit_plans_applies_and_converges(
         if entry.status == "running":
             want = effect_of(entry.kind, item["path"], new_slot=False, hotplug=hotplug, numa=numa)
             assert item["effect"] == want.value, item
+
+    if root_only(entry.kind, key, to):  # PVE refuses it to every token but root@pam's
+        assert "root-only-key" in {w["code"] for w in changes[0]["warnings"]}, changes
 
     pve.requests.clear()
     applied = _cli(repo, "apply", "--lock-timeout", "5")

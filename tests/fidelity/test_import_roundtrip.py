@@ -88,9 +88,15 @@ def load_guest(pve: Any, entry: pveconf.Entry) -> None:
     for content, name in set(re.findall(r"\blocal:(iso|snippets)/([^,\s]+)", text)):
         pve.store_file("local", name, 4 << 20, content=content)
     config = pveconf.api_config(entry.kind, entry.config.main)
+    pending = pveconf.pending_changes(entry.kind, entry.config)
     if entry.kind == "qemu":
         vm = pve.add_vm(
-            entry.vmid, entry.guest_name, node=entry.node, status=entry.status, config=config
+            entry.vmid,
+            entry.guest_name,
+            node=entry.node,
+            status=entry.status,
+            config=config,
+            pending=pending,
         )
         for snap, section in entry.config.snapshots.items():
             vm.snapshots[snap] = pveconf.api_config("qemu", section)
@@ -101,6 +107,7 @@ def load_guest(pve: Any, entry: pveconf.Entry) -> None:
             node=entry.node,
             status=entry.status,
             config=config,
+            pending=pending,
             defaults=False,
         )
         for snap, section in entry.config.snapshots.items():
@@ -229,7 +236,7 @@ def missing_from(entry: pveconf.Entry, data: Any) -> list[str]:
     doc = Document(data)
     lost: list[str] = []
     kind = entry.kind
-    main = entry.config.main
+    main = pveconf.effective(entry.config)  # pending changes are what proxgit plans with
     if main.description:
         for line in main.description.splitlines():
             if line and not doc.has_value(line):

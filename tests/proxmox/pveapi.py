@@ -17,6 +17,9 @@ API_ONLY = frozenset(
     {"delete", "revert", "force", "skiplock", "node", "vmid", "background_delay", "current"}
 )
 API_ONLY |= {"import-working-storage", "snapshot"}
+# Keys a config file holds that the API schema does not list for this kind: a container
+# with snapshots has ``parent`` (and each snapshot section ``snaptime``), as a VM does.
+FILE_ONLY = {"qemu": frozenset[str](), "lxc": frozenset({"parent", "snaptime"})}
 
 
 @functools.cache
@@ -37,6 +40,8 @@ def config_keys(kind: str) -> dict[str, dict[str, Any]]:
         keys[name] = prop
     for name, prop in api["PUT"]["parameters"]["properties"].items():
         keys[name] = prop
+    for name in FILE_ONLY[kind]:
+        keys.setdefault(name, {"type": "string", "optional": 1})
     return {k: v for k, v in keys.items() if k not in API_ONLY}
 
 

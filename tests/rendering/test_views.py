@@ -58,7 +58,7 @@ def test_json_has_the_documented_keys() -> None:
         "blockers",
         "warnings",
     }
-    assert set(change["fields"][0]) == {"path", "before", "after", "effect"}
+    assert set(change["fields"][0]) == {"path", "before", "after", "effect", "removed"}
 
 
 def test_text_view_symbols_and_summary() -> None:

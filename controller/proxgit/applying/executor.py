@@ -32,6 +32,7 @@ from proxgit.models.guests import ContainerSpec, VirtualMachineSpec
 from proxgit.planning.fieldchange import Effect, FieldChange
 from proxgit.planning.plan import Action, GuestChange, MigrationMode
 from proxgit.planning.planner import diff_guest
+from proxgit.planning.removal import removal_params
 from proxgit.proxmox.client import ProxmoxClient, excerpt
 from proxgit.proxmox.live import LiveGuest
 from proxgit.proxmox.normalize import desired_view, parse_property_string, spec_view
@@ -156,6 +157,7 @@ class GuestExecutor:
         self.api.put(f"{path}/config", digest=digest, **params)
         after = self.api.get(f"{path}/config", expect=dict)
         unconfirmed = [k for k in params if not _confirmed(k, params[k], after)]
+        unconfirmed += [k for k in _deleted(params) if k in after]
         if unconfirmed:
             # A running guest keeps some changes pending until it restarts.
             items = self.api.get(f"{path}/pending", expect=list)
@@ -164,9 +166,18 @@ class GuestExecutor:
                 for i in items
                 if isinstance(i, dict) and "pending" in i
             }
-            unconfirmed = [k for k in unconfirmed if not _confirmed(k, params[k], pending)]
+            deleting = {str(i.get("key")) for i in items if isinstance(i, dict) and i.get("delete")}
+            unconfirmed = [
+                k
+                for k in unconfirmed
+                if not (k in params and _confirmed(k, params[k], pending)) and k not in deleting
+            ]
             if unconfirmed:
                 key = unconfirmed[0]
+                if key not in params:
+                    raise GuestFailed(
+                        f"config write not confirmed: {key} is still set after deleting it"
+                    )
                 raise GuestFailed(
                     f"config write not confirmed: {key} reads back "
                     f"{excerpt(after.get(key, pending.get(key)))} after writing "
@@ -327,8 +338,11 @@ class GuestExecutor:
             params, resizes, power = self._update_params(document, config, fields)
             if attempt or waited or _changed_since_plan(live, config, params):
                 # someone changed the guest since the plan: plan it again against
-                # the config whose digest the write carries
+                # the config whose digest the write carries (removals as planned, of
+                # what the config still holds)
+                removals = [f for f in fields if f.removed]
                 fields = diff_guest(document, fresh)
+                fields += [f for f in removals if removal_params(kind, [f], config, {}) != ([], {})]
                 if not fields:
                     return GuestState.succeeded, "already converged after a concurrent change"
                 params, resizes, power = self._update_params(document, config, fields)
@@ -440,6 +454,9 @@ class GuestExecutor:
             values.pop("storage", None)  # a move is blocked by the planner
             if values:
                 params[config_key] = row.write(values, str(live_raw))
+        deletes, params = removal_params(kind, fields, config, params)
+        if deletes:
+            params["delete"] = ",".join(deletes)
         return params, resizes, power
 
     # --- migrate -------------------------------------------------------------------
@@ -599,6 +616,11 @@ def _same(sent: Any, got: Any) -> bool:
 
 def _props(text: str) -> dict[str, str]:
     return {k.lower(): v.lower() for k, v in parse_property_string(text, "_").items()}
+
+
+def _deleted(params: dict[str, Any]) -> list[str]:
+    """The keys a config write deletes (``delete=net1,description``)."""
+    return [k for k in str(params.get("delete", "")).split(",") if k]
 
 
 def _confirmed(key: str, sent: Any, config: dict[str, Any]) -> bool:

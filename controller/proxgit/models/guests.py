@@ -142,6 +142,7 @@ _NOT_ON_BUS = {
 Iops = Annotated[int, Field(ge=0)]
 Mbps = Annotated[float, Field(ge=0)]
 BurstSeconds = Annotated[int, Field(ge=1)]
+Bps = int
 
 
 class Disk(Model):
@@ -166,6 +167,11 @@ class Disk(Model):
     mbps: Mbps | None = None
     mbps_rd: Mbps | None = None
     mbps_wr: Mbps | None = None
+    bps: Bps | None = Field(
+        default=None, description="Bytes per second (Proxmox's bps; mbps sets it in MB/s)."
+    )
+    bps_rd: Bps | None = None
+    bps_wr: Bps | None = None
     iops_max: Iops | None = Field(default=None, description="Burst ceiling (iops).")
     iops_rd_max: Iops | None = None
     iops_wr_max: Iops | None = None
@@ -678,6 +684,14 @@ MountOptions = Annotated[
 ]
 
 
+IdMap = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(passthrough|[ug]:[0-9]+:[0-9]+:[1-9][0-9]*(;[ug]:[0-9]+:[0-9]+:[1-9][0-9]*)*)$"
+    ),
+]
+
+
 class RootFs(Model):
     storage: StorageId
     size: Size
@@ -687,6 +701,9 @@ class RootFs(Model):
     replicate: Bool | None = None
     shared: Bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
+    idmap: IdMap | None = Field(
+        default=None, description="PVE 9: ID mapping of the volume (passthrough or u:/g: ranges)"
+    )
 
 
 class MountPoint(Model):
@@ -706,6 +723,12 @@ class MountPoint(Model):
     replicate: Bool | None = None
     shared: Bool | None = None
     mountoptions: MountOptions | None = Field(default=None, description="e.g. noatime;nodev")
+    idmap: IdMap | None = Field(
+        default=None, description="PVE 9: ID mapping of the mount (passthrough or u:/g: ranges)"
+    )
+    keepattrs: Bool | None = Field(
+        default=None, description="PVE 9: keep the mount point directory's attributes as they are"
+    )
 
     @model_validator(mode="after")
     def _volume_or_bind(self) -> MountPoint:
@@ -735,6 +758,9 @@ class ContainerNetwork(Model):
     trunks: Annotated[str, StringConstraints(pattern=r"^\d+(;\d+)*$")] | None = None
     link_down: Bool | None = None
     type: Literal["veth"] | None = None
+    host_managed: Bool | None = Field(
+        default=None, description="PVE 9.1: the host runs DHCP for the container (OCI images)"
+    )
 
     @model_validator(mode="after")
     def _addresses(self) -> ContainerNetwork:

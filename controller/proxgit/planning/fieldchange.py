@@ -17,12 +17,17 @@ class Effect(StrEnum):
 
 
 class FieldChange(BaseModel):
-    """One field that differs: ``path`` in desired-spec terms (``disks.scsi0.size``)."""
+    """One field that differs: ``path`` in desired-spec terms (``disks.scsi0.size``).
+
+    ``removed``: the previous applied revision declared the field and this one does
+    not, so apply removes it from Proxmox (``after`` is None, ``before`` what live holds).
+    """
 
     path: str
     before: Any = None
     after: Any = None
     effect: Effect = Effect.live
+    removed: bool = False
 
 
 __all__ = ["Effect", "FieldChange"]

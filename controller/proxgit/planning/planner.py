@@ -36,7 +36,8 @@ from proxgit.planning.plan import (
     MigrationMode,
     Plan,
 )
-from proxgit.proxmox.fields import EXTRA, absent_value, root_only
+from proxgit.planning.removal import config_key_of, removed_fields, required
+from proxgit.proxmox.fields import EXTRA, absent_value, holds_volume, key_for, root_only
 from proxgit.proxmox.fields import resolve as resolve_path
 from proxgit.proxmox.live import TYPE_BY_KIND, ClusterLive, LiveGuest, LiveState
 from proxgit.proxmox.normalize import FlatView, desired_view
@@ -568,6 +569,8 @@ def _plan_update(
     desired = desired_view(document)
     actual = live.view()
     change.fields = _diff(desired, actual, document, live)
+    if old is not None and in_scope and old.kind == guest.kind:
+        change.fields.extend(_removals(old, desired, actual, live))
     if change.fields:
         change.action = Action.update
     if in_scope:
@@ -607,6 +610,23 @@ def _diff(
     return changes
 
 
+def _removals(
+    old: DesiredGuest, desired: FlatView, actual: FlatView, live: LiveGuest
+) -> list[FieldChange]:
+    """Fields the base revision declared and head does not, still set in Proxmox
+    (planning/removal.py)."""
+    hotplug = parse_hotplug(actual.get("hotplug")) if live.type == "qemu" else frozenset()
+    return removed_fields(
+        live.type,
+        desired_view(old.document),
+        desired,
+        live.config or {},
+        actual,
+        hotplug=hotplug,
+        numa=bool(actual.get("numa", False)),
+    )
+
+
 def _same(kind: str, path: str, want: Any, have: Any) -> bool:
     if want == have:
         return True
@@ -630,7 +650,10 @@ def _update_findings(
     change: GuestChange, document: VirtualMachine | Container, live: LiveGuest
 ) -> None:
     running = live.status == "running"
+    kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
     for item in change.fields:
+        if item.removed:
+            _removal_findings(change, kind, item)
         if item.path.endswith(".size") and isinstance(item.before, str) and item.after:
             before = _bytes(item.before)
             after = _bytes(str(item.after))
@@ -661,7 +684,6 @@ def _update_findings(
                     "Proxmox)",
                 )
             )
-        kind = "qemu" if isinstance(document, VirtualMachine) else "lxc"
         if (
             item.path != "unprivileged"
             and item.before is not None
@@ -739,6 +761,34 @@ def _update_findings(
         )
 
 
+def _removal_findings(change: GuestChange, kind: str, item: FieldChange) -> None:
+    """A removed key Proxmox needs is refused; a removed volume is detached, not lost."""
+    where = config_key_of(kind, item.path)
+    if where is None:
+        return
+    config_key = where[0]
+    row = key_for(kind, config_key)
+    whole = row is not None and item.path == row.spec_path(config_key)
+    if whole and required(kind, config_key):
+        change.blockers.append(
+            Finding(
+                code="cannot-remove",
+                message=f"{item.path}: a {'container' if kind == 'lxc' else 'VM'} can't be "
+                f"without '{config_key}'; declare it again",
+                key=config_key,
+            )
+        )
+    elif whole and row is not None and holds_volume(row):
+        change.warnings.append(
+            Finding(
+                code="volume-detached",
+                message=f"{item.path}: no longer declared, so it is removed from the guest; "
+                f"Proxmox keeps its volume as an unusedN entry (delete that in Proxmox)",
+                key=config_key,
+            )
+        )
+
+
 def _check_permission(change: GuestChange, config: Config, actor: list[str] | None) -> None:
     policy = config.spec.policy
     if policy is None or actor is None or change.action == Action.noop:
@@ -778,14 +828,33 @@ def _root_only_warnings(change: GuestChange, guest: DesiredGuest) -> None:
     kind = TYPE_BY_KIND.get(guest.kind, "qemu")
     prefix = EXTRA + "."
     seen: set[str] = set()
+    declared: FlatView | None = None
     for item in change.fields:
+        shown = item.before if item.removed else item.after
         if item.path.startswith(prefix):
-            key, value = item.path[len(prefix) :], item.after
+            key, value = item.path[len(prefix) :], shown
+            if key in seen or not root_only(kind, key, value):
+                continue
         else:
             found = resolve_path(kind, item.path)
-            if found is None or not (found.key.root_only or found.subpath == "source"):
+            if found is None:
                 continue
-            key, value = found.config_key, item.after
+            key, value = found.config_key, shown
+            if found.key.name in ("hostpci", "usb") and found.subpath:
+                # any change to a raw device (not a mapping) is root's, whatever sub-key
+                declared = declared if declared is not None else desired_view(guest.document)
+                value = "mapping=" if f"{found.base}.mapping" in declared else "raw"
+            elif found.key.name == "mp" and found.subpath:
+                # so is any change to a bind mount (a host directory, not a volume)
+                declared = declared if declared is not None else desired_view(guest.document)
+                value = "/bind" if f"{found.base}.source" in declared else "volume"
+            elif not (
+                found.key.root_only
+                or found.subpath == "source"
+                or found.key.name in ("hostpci", "usb")
+                or (item.removed and not found.subpath)
+            ):
+                continue
         if key in seen or not root_only(kind, key, value):
             continue
         seen.add(key)

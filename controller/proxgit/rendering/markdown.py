@@ -167,7 +167,8 @@ def _guest_block(change: GuestChange) -> str:
         lines.append("|---|---|---|---|")
         for f in change.fields:
             lines.append(
-                f"| `{f.path}` | {_cell(f.before)} | {_cell(f.after)} | {f.effect.value} |"
+                f"| `{f.path}` | {_cell(f.before)} | "
+                f"{'_removed_' if f.removed else _cell(f.after)} | {f.effect.value} |"
             )
     lines.append("")
     lines.append("</details>")

@@ -65,7 +65,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 lines.append(
                     style(
                         f"    ~ {item.path}: {_value(item.before)} -> "
-                        f"{_value(item.after)}{restart}",
+                        f"{'(removed)' if item.removed else _value(item.after)}{restart}",
                         fg,
                     )
                 )
