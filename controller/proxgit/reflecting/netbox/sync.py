@@ -470,7 +470,9 @@ class _ClusterRun:
         self._apply(disk_diff.writes)
         # MACs and addresses; those of interfaces about to go are deleted with them
         ips_found = self._with_untagged_holders(want.ips, have)
-        mac_diff = self._diff(want.macs, have.macs, deletable=want.complete)
+        # a MAC is never deleted by itself: it is keyed by its interface (a changed MAC is an
+        # update) and NetBox deletes it with the interface, so no delete permission is needed
+        mac_diff = self._diff(want.macs, have.macs, deletable=None)
         ip_diff = self._diff(want.ips, ips_found, deletable=want.addresses_known)
         self._apply(
             [
@@ -696,9 +698,10 @@ class Line(NamedTuple):
 
 def describe(result: NetBoxResult) -> list[Line]:
     """The NetBox step in lines for the terminal: per cluster what changed, then every problem."""
-    if result.error:
-        return [Line(f"netbox: {result.error}; nothing written", True)]
     lines = [Line(f"netbox: created {created}") for created in result.supporting]
+    if result.error:
+        written = "nothing written" if not result.writes else "nothing more written"
+        return [*lines, Line(f"netbox: {result.error}; {written}", True)]
     lines += [Line(f"netbox: warning: {warning}") for warning in result.warnings]
     for c in result.clusters:
         name = f"netbox: cluster {c.cluster}"
@@ -706,11 +709,26 @@ def describe(result: NetBoxResult) -> list[Line]:
             lines.append(Line(f"{name}: {c.error}", True))
             continue
         lines.append(Line(f"{name}: {c.summary()}"))
-        lines.extend(Line(f"{name}: refused: {f.line()}", True) for f in c.failures)
+        lines.extend(Line(f"{name}: refused: {text}", True) for text in refusals(c.failures))
         lines.extend(Line(f"{name}: left alone: {x}") for x in c.conflicts)
         lines.extend(Line(f"{name}: warning: {w}") for w in c.warnings)
     reads = result.requests.get("GET", 0)
     lines.append(
         Line(f"netbox: {reads} read(s), {result.writes} write request(s) in {result.seconds:.1f} s")
     )
+    return lines
+
+
+def refusals(failures: Sequence[Failure]) -> list[str]:
+    """One line per refused object; objects refused for want of one permission share a line."""
+    groups: dict[str, list[Failure]] = {}
+    for number, failure in enumerate(failures):
+        groups.setdefault(failure.denied or f"#{number}", []).append(failure)
+    lines = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(first.line())
+        else:
+            lines.append(f"{first.action} {first.label} and {len(group) - 1} more: {first.message}")
     return lines
