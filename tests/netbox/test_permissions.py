@@ -256,11 +256,11 @@ def test_each_missing_permission_is_named_in_one_line(
     with pytest.MonkeyPatch.context() as env:
         env.setenv(TOKEN_ENV, token)
         results.append(run(repo))
-        if action == "delete":
-            # deletes are only needed when something goes
-            assert results[0].exit_code == 0, results[0].output
-        changes_needing_every_permission(pve)
-        results.append(run(repo))
+        if action in ("change", "delete"):
+            if action == "delete":  # deletes are only needed when something goes
+                assert results[0].exit_code == 0, results[0].output
+            changes_needing_every_permission(pve)
+            results.append(run(repo))
     refused = [r for r in results if needed in r.output]
     assert refused, "\n".join(r.output for r in results)
     for result in refused:
@@ -271,5 +271,49 @@ def test_each_missing_permission_is_named_in_one_line(
         assert "committed" in result.output  # the snapshot does not wait for NetBox
     for result in results:
         assert token not in result.output and token.split(".")[-1] not in result.output
-    log = repo.git("log", "--format=%s")
-    assert len(log.splitlines()) >= 3, log  # configuration plus one snapshot per run
+    log = repo.git("log", "--format=%s").splitlines()
+    assert len(log) == 2 + len(results), log  # the configuration, then a snapshot per run
+
+
+def test_objects_without_the_tag_are_left_alone_and_netbox_would_refuse_them(
+    repo: GitRepo, pve: Any, fakepve_cafile: str, netbox: NetBoxServer, users: Users
+) -> None:
+    """Hand-made objects named like proxgit's: reported, never written; the constraint
+    makes NetBox refuse them too, so a proxgit bug could not change them either."""
+    token = users.token(documented())
+    seed(pve)
+    configure(repo, pve, fakepve_cafile, netbox)
+    nb = netbox.api()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(TOKEN_ENV, token)
+        assert run(repo).exit_code == 0
+        cluster = nb.virtualization.clusters.get(name="lab")
+        # a VM named like a guest, a disk named like a guest's disk, a proxgit VM whose tag
+        # someone removed
+        nb.virtualization.virtual_machines.get(name="db-01").delete()
+        clash = nb.virtualization.virtual_machines.create(
+            name="db-01", cluster=cluster.id, memory=7
+        )
+        web = nb.virtualization.virtual_machines.get(name="web-01")
+        nb.virtualization.virtual_disks.get(virtual_machine_id=web.id, name="scsi1").delete()
+        disk = nb.virtualization.virtual_disks.create(
+            virtual_machine=web.id, name="scsi1", size=1, description="by hand"
+        )
+        dns = nb.virtualization.virtual_machines.get(name="dns-01")
+        dns.tags = []
+        dns.save()
+        pve.vm(101).config["memory"] = 8192
+        pve.ct(200).config["memory"] = 1024
+        result, logged = writes(netbox, lambda: run(repo))
+    assert "left alone: VM db-01 (vmid 101): exists in NetBox" in result.output
+    assert "left alone: VM dns-01 (vmid 200): exists in NetBox" in result.output
+    assert "left alone: disk scsi1 of VM web-01 (vmid 100): exists in NetBox" in result.output
+    assert result.exit_code == 0, result.output
+    assert logged == Counter(), logged
+    assert nb.virtualization.virtual_machines.get(clash.id).memory == 7
+    assert nb.virtualization.virtual_machines.get(dns.id).memory == 512
+    assert nb.virtualization.virtual_disks.get(disk.id).size == 1
+    # what NetBox says to the token when asked to change one of them anyway
+    limited = netbox.api(token)
+    with pytest.raises(Exception, match="could not be found"):
+        limited.virtualization.virtual_machines.get(clash.id).update({"memory": 8192})

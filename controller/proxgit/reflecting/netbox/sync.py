@@ -466,7 +466,8 @@ class _ClusterRun:
         nic_diff = self._diff(want.interfaces, have.interfaces, deletable=want.complete)
         gone_nics = {w.id for w in nic_diff.writes if w.action is Action.delete}
         self._apply([w for w in nic_diff.writes if w.action is not Action.delete])
-        disk_diff = self._diff(want.disks, have.disks, deletable=want.complete)
+        disks_found = self._with_untagged_disks(want.disks, have)
+        disk_diff = self._diff(want.disks, disks_found, deletable=want.complete)
         self._apply(disk_diff.writes)
         # MACs and addresses; those of interfaces about to go are deleted with them
         ips_found = self._with_untagged_holders(want.ips, have)
@@ -592,6 +593,31 @@ class _ClusterRun:
             if f.tagged and isinstance(f.key[0], int) and f.key[0] not in want.live
         ]
 
+    def _with_untagged_disks(self, wanted: Sequence[Wanted], have: FoundCluster) -> list[Found]:
+        """Tagged disks, plus hand-made ones of a name a guest's new disk wants (conflicts).
+
+        Disks are read by tag; a disk made by hand on a proxgit VM is only looked for when a
+        disk is about to be created on that VM (no request at all in a steady state).
+        """
+        known = {f.key for f in have.disks}
+        vms = {
+            self.ids[(Kind.vm, (w.key[0],))]: w.key[0]
+            for w in wanted
+            if w.key not in known
+            and (Kind.vm, (w.key[0],)) in self.ids
+            and (Kind.vm, (w.key[0],)) not in self.created
+        }
+        found: list[Found] = []
+        for part in chunks(sorted(vms), 100):
+            for raw in self.client.read("virtualization", "virtual_disks", virtual_machine_id=part):
+                owner = vms.get(_nested_id(raw.get("virtual_machine")) or -1)
+                if owner is None or self.settings.tag in _tag_slugs(raw):
+                    continue  # proxgit's own disks are in ``have`` already
+                found.append(
+                    Found(Kind.disk, (owner, str(raw.get("name"))), int(raw["id"]), {}, False)
+                )
+        return [*have.disks, *found]
+
     def _with_untagged_holders(self, wanted: Sequence[Wanted], have: FoundCluster) -> list[Found]:
         """Tagged addresses, plus hand-made ones holding an address a guest wants (conflicts)."""
         known = {f.key for f in have.ips}
@@ -611,6 +637,9 @@ class _ClusterRun:
         self, wanted: Sequence[Wanted], found: Iterable[Found], *, deletable: set[Key] | None
     ) -> Diff:
         live = [w for w in wanted if w.owner is None or w.owner not in self.failed_owners]
+        if deletable is not None:
+            # the children of a VM left alone (or refused) are neither written nor deleted
+            deletable = deletable - self.failed_owners
         result = diff(live, found, self._resolve, deletable_owners=deletable)
         for conflict in result.conflicts:
             self.outcome.conflicts.append(conflict.line())
@@ -676,6 +705,10 @@ def _nested_id(value: Any) -> int | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     return int(value) if value is not None else None
+
+
+def _tag_slugs(raw: Mapping[str, Any]) -> set[str]:
+    return {str(t.get("slug")) for t in raw.get("tags") or () if isinstance(t, Mapping)}
 
 
 def _vlan_ids(reading: ClusterReading) -> set[int]:
