@@ -683,10 +683,13 @@ class _ClusterRun:
     def _pick_vlans(
         self, vlans: Sequence[Mapping[str, Any]], vids: Sequence[int]
     ) -> dict[int, int]:
-        """One NetBox VLAN per 802.1Q id: the only one, else the site's, else the global one."""
+        """One NetBox VLAN per 802.1Q id: the only usable one, else the site's, else the global
+        one. A VLAN of another site is never used: the VMs are in ``nodes.site`` (their
+        device's), and NetBox refuses an interface whose untagged VLAN is elsewhere."""
         picked: dict[int, int] = {}
         for vid in vids:
-            options = [v for v in vlans if int(v.get("vid") or -1) == vid]
+            same_vid = [v for v in vlans if int(v.get("vid") or -1) == vid]
+            options = [v for v in same_vid if _nested_id(v.get("site")) in (None, self.basics.site)]
             if len(options) > 1:
                 site = [v for v in options if _nested_id(v.get("site")) == self.basics.site]
                 bare = [v for v in options if not v.get("site") and not v.get("group")]
@@ -697,6 +700,11 @@ class _ClusterRun:
                 self.outcome.warnings.append(
                     f"VLAN {vid}: {len(options)} VLANs in NetBox could be meant; "
                     "interfaces get none"
+                )
+            elif same_vid:
+                self.outcome.warnings.append(
+                    f"VLAN {vid}: NetBox has it only at other sites than "
+                    f"{self.settings.nodes.site}; interfaces get none"
                 )
         return picked
 
