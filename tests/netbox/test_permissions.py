@@ -26,7 +26,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from proxgit.cli.reflect import reflect
+from proxgit.reflecting.netbox.client import NetBoxClient
 from proxgit.reflecting.netbox.mapping import slugify
+from proxgit.reflecting.netbox.objects import Action, Kind, Write
 from tests.netbox.conftest import TOKEN_ENV, NetBoxServer
 from tests.netbox.test_reflect_netbox import configure, seed
 from tests.support import GitRepo
@@ -313,7 +315,17 @@ def test_objects_without_the_tag_are_left_alone_and_netbox_would_refuse_them(
     assert nb.virtualization.virtual_machines.get(clash.id).memory == 7
     assert nb.virtualization.virtual_machines.get(dns.id).memory == 512
     assert nb.virtualization.virtual_disks.get(disk.id).size == 1
-    # what NetBox says to the token when asked to change one of them anyway
-    limited = netbox.api(token)
-    with pytest.raises(Exception, match="could not be found"):
-        limited.virtualization.virtual_machines.get(clash.id).update({"memory": 8192})
+    # were proxgit to write one anyway (its tag removed between read and write), NetBox
+    # refuses, and the refusal says what is going on
+    client = NetBoxClient(netbox.url, token)
+    done: list[Write] = []
+    failures = client.write(
+        [Write(Action.update, Kind.vm, (101,), "VM db-01 (vmid 101)", {"memory": 8192}, clash.id)],
+        lambda write, _: done.append(write),
+    )
+    assert not done and [f.line() for f in failures] == [
+        f"update VM db-01 (vmid 101): NetBox has no object with id {clash.id} that the token "
+        "may change: deleted meanwhile, or outside the token's permission constraint (does it "
+        "still carry proxgit's tag?); left alone"
+    ]
+    assert nb.virtualization.virtual_machines.get(clash.id).memory == 7

@@ -392,6 +392,8 @@ def _first_problem(errors: Any, status: int) -> tuple[str | None, str]:
 
 def _failure(write: Write, err: pynetbox.RequestError) -> Failure:
     field, message = _field_message(err)
+    if field == "id" and write.id is not None:
+        field, message = None, _missing(write)
     return Failure(write.label, write.action.value, message, field, write.kind, write.key)
 
 
