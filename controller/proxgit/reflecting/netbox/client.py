@@ -296,11 +296,11 @@ class NetBoxClient:
                 Failure(
                     w.label,
                     w.action.value,
-                    f"{_denied(err, needed)}: outside the token's permission constraint",
+                    f"NetBox refused it (HTTP 403: {refused[i][1]}): outside the token's "
+                    f"permission constraint on {needed} (does it carry proxgit's tag?); left alone",
                     None,
                     w.kind,
                     w.key,
-                    needed,
                 )
                 for i, w in enumerate(batch)
                 if i in refused
