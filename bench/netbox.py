@@ -28,36 +28,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pynetbox
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the repository: its tests hold the NetBox test helpers
+
+from tests.netbox.server import ENV_FILE, NetBoxServer, connect, wipe  # noqa: E402
+
 SECRET = "0b7f4c1e-2a9d-4e6b-8c35-71f0d2a9e6b4"
 
 
-def connection() -> dict[str, str]:
-    where = os.environ.get("PROXGIT_NETBOX_ENV")
+def connection() -> NetBoxServer:
+    where = os.environ.get(ENV_FILE)
     if not where or not Path(where).is_file():
-        sys.exit("bench/netbox.py: set PROXGIT_NETBOX_ENV (make bench-netbox starts a NetBox)")
-    values: dict[str, str] = {}
-    for line in Path(where).read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key] = value
-    return values
-
-
-def wipe(nb: Any) -> None:
-    for app, name in (
-        ("virtualization", "virtual_machines"),
-        ("ipam", "ip_addresses"),
-        ("dcim", "mac_addresses"),
-        ("dcim", "devices"),
-        ("virtualization", "clusters"),
-    ):
-        endpoint = getattr(getattr(nb, app), name)
-        ids = [item.id for item in endpoint.all(limit=1000)]
-        for start in range(0, len(ids), 500):
-            endpoint.delete(ids[start : start + 500])
+        sys.exit(f"bench/netbox.py: set {ENV_FILE} (make bench-netbox starts a NetBox)")
+    return connect(Path(where))
 
 
 def start_fake(count: int) -> tuple[subprocess.Popen[str], str, str]:
@@ -98,16 +81,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--guests", type=int, default=1000)
     args = parser.parse_args()
-    env = connection()
+    server = connection()
     os.environ["PROXGIT_BENCH_TOKEN"] = SECRET
-    os.environ["PROXGIT_BENCH_NETBOX"] = env["NETBOX_TOKEN_V2"]
-    wipe(pynetbox.api(env["NETBOX_URL"], token=env["NETBOX_TOKEN_V1"]))
+    os.environ["PROXGIT_BENCH_NETBOX"] = server.token_v2
+    wipe(server.api())
     proc, url, cafile = start_fake(args.guests)
     try:
         with tempfile.TemporaryDirectory(prefix="proxgit-bench-netbox-") as tmp:
             root = Path(tmp)
-            write_repo(root, url, cafile, env["NETBOX_URL"])
-            print(f"{args.guests} guests into NetBox at {env['NETBOX_URL']}", flush=True)
+            write_repo(root, url, cafile, server.url)
+            print(f"{args.guests} guests into NetBox at {server.url}", flush=True)
             total, first = reflect(root)
             objects = sum(c.writes for c in first.clusters)
             print(

@@ -44,6 +44,38 @@ ENDPOINTS: dict[Kind, tuple[str, str]] = {
 }
 
 
+#: The NetBox object type (what an object permission names) behind each endpoint proxgit uses.
+OBJECT_TYPES: dict[tuple[str, str], str] = {
+    ("dcim", "devices"): "dcim.device",
+    ("dcim", "device_roles"): "dcim.devicerole",
+    ("dcim", "device_types"): "dcim.devicetype",
+    ("dcim", "mac_addresses"): "dcim.macaddress",
+    ("dcim", "manufacturers"): "dcim.manufacturer",
+    ("dcim", "sites"): "dcim.site",
+    ("extras", "custom_fields"): "extras.customfield",
+    ("extras", "tags"): "extras.tag",
+    ("ipam", "ip_addresses"): "ipam.ipaddress",
+    ("ipam", "vlans"): "ipam.vlan",
+    ("virtualization", "cluster_types"): "virtualization.clustertype",
+    ("virtualization", "clusters"): "virtualization.cluster",
+    ("virtualization", "interfaces"): "virtualization.vminterface",
+    ("virtualization", "virtual_disks"): "virtualization.virtualdisk",
+    ("virtualization", "virtual_machines"): "virtualization.virtualmachine",
+}
+#: The object-permission action each write needs.
+PERMISSIONS: dict[Action, str] = {
+    Action.create: "add",
+    Action.update: "change",
+    Action.delete: "delete",
+}
+PERMISSIONS_HELP = "grant it in NetBox (docs/netbox.md, Required NetBox permissions)"
+
+
+def permission(app: str, endpoint: str, action: str) -> str:
+    """``"add virtualization.virtualmachine"``: the permission a request on ``endpoint`` needs."""
+    return f"{action} {OBJECT_TYPES.get((app, endpoint), f'{app}.{endpoint}')}"
+
+
 class NetBoxUnavailable(Exception):
     """NetBox could not be asked at all (unreachable, refused the token, not NetBox)."""
 
@@ -58,6 +90,8 @@ class Failure:
     field: str | None = None
     kind: Kind | None = None
     key: Key | None = None
+    # the object permission NetBox said the token lacks ("add dcim.macaddress"), on a 403
+    denied: str | None = None
 
     def line(self) -> str:
         where = f" ({self.field})" if self.field else ""
@@ -154,6 +188,8 @@ class NetBoxClient:
             # RecordSet.response is the generator of the API's own dicts: no Record per object
             return [dict(item) for item in records.response]
         except pynetbox.RequestError as err:
+            if err.req.status_code == 403:
+                raise NetBoxUnavailable(_denied(err, permission(app, endpoint, "view"))) from err
             raise NetBoxUnavailable(f"GET {app}/{endpoint}: {_message(err)}") from err
         except requests.RequestException as err:
             raise NetBoxUnavailable(f"cannot reach {self.url}: {_reason(err)}") from err
@@ -177,6 +213,9 @@ class NetBoxClient:
         try:
             record = self.endpoint(app, endpoint).create(dict(data))
         except pynetbox.RequestError as err:
+            if err.req.status_code == 403:
+                denied = _denied(err, permission(app, endpoint, "add"))
+                raise NetBoxUnavailable(f"create {label}: {denied}") from err
             raise NetBoxUnavailable(f"create {label}: {_message(err)}") from err
         except requests.RequestException as err:
             raise NetBoxUnavailable(f"cannot reach {self.url}: {_reason(err)}") from err
@@ -210,10 +249,12 @@ class NetBoxClient:
         try:
             ids = self._bulk(batch)
         except pynetbox.RequestError as err:
+            if err.req.status_code == 403:
+                return self._forbidden(batch, err, on_done)
             if len(batch) > 1 and err.req.status_code in (400, 404):
                 # NetBox refuses a bulk request whole; its answer names the objects at
                 # fault (by index, or by id for updates). Those fail, the rest goes again.
-                refused = _refused(err, batch)
+                refused = _not_found(_refused(err, batch), batch)
                 if refused:
                     rest = [w for i, w in enumerate(batch) if i not in refused]
                     failures = [
@@ -225,6 +266,11 @@ class NetBoxClient:
                     ]
                     return failures + (self._send(rest, on_done) if rest else [])
                 return [f for one in batch for f in self._send([one], on_done)]
+            if err.req.status_code == 404 and batch[0].action is not Action.create:
+                return [
+                    Failure(w.label, w.action.value, _missing(w), None, w.kind, w.key)
+                    for w in batch
+                ]
             return [_failure(w, err) for w in batch]
         except requests.RequestException as err:
             reason = f"cannot reach {self.url}: {_reason(err)}"
@@ -232,6 +278,38 @@ class NetBoxClient:
         for write, new_id in zip(batch, ids, strict=True):
             on_done(write, new_id)
         return []
+
+    def _forbidden(
+        self,
+        batch: list[Write],
+        err: pynetbox.RequestError,
+        on_done: Callable[[Write, int | None], None],
+    ) -> list[Failure]:
+        """A 403: the token lacks the permission for the whole kind and action (every object
+        fails, with the permission named), or some objects fall outside its constraint (those
+        fail; the rest goes again)."""
+        needed = permission(*ENDPOINTS[batch[0].kind], PERMISSIONS[batch[0].action])
+        refused = _refused(err, batch) if len(batch) > 1 else {}
+        if refused and len(refused) < len(batch):
+            rest = [w for i, w in enumerate(batch) if i not in refused]
+            outside = [
+                Failure(
+                    w.label,
+                    w.action.value,
+                    f"NetBox refused it (HTTP 403: {refused[i][1]}): outside the token's "
+                    f"permission constraint on {needed} (does it carry proxgit's tag?); left alone",
+                    None,
+                    w.kind,
+                    w.key,
+                )
+                for i, w in enumerate(batch)
+                if i in refused
+            ]
+            return outside + self._send(rest, on_done)
+        message = _denied(err, needed)
+        return [
+            Failure(w.label, w.action.value, message, None, w.kind, w.key, needed) for w in batch
+        ]
 
     def _bulk(self, batch: list[Write]) -> list[int | None]:
         first = batch[0]
@@ -269,6 +347,34 @@ def _refused(err: pynetbox.RequestError, batch: list[Write]) -> dict[int, tuple[
     return out
 
 
+def _not_found(
+    refused: dict[int, tuple[str | None, str]], batch: list[Write]
+) -> dict[int, tuple[str | None, str]]:
+    """NetBox's "Object with ID n does not exist" for an update or delete, said plainly."""
+    return {
+        i: (None, _missing(batch[i]))
+        if field == "id" and batch[i].id is not None
+        else (field, text)
+        for i, (field, text) in refused.items()
+    }
+
+
+def _missing(write: Write) -> str:
+    needed = PERMISSIONS[write.action]
+    return (
+        f"NetBox has no object with id {write.id} that the token may {needed}: deleted "
+        "meanwhile, or outside the token's permission constraint (does it still carry "
+        "proxgit's tag?); left alone"
+    )
+
+
+def _denied(err: pynetbox.RequestError, needed: str) -> str:
+    """One line for a 403: the permission asked for and NetBox's own words."""
+    _, said = _field_message(err)
+    said = said.removeprefix("HTTP 403: ")
+    return f"NetBox refused the token permission to {needed} (HTTP 403: {said}); {PERMISSIONS_HELP}"
+
+
 def _first_problem(errors: Any, status: int) -> tuple[str | None, str]:
     """(field, message) of the first complaint in a DRF error mapping."""
     if isinstance(errors, dict):
@@ -286,6 +392,8 @@ def _first_problem(errors: Any, status: int) -> tuple[str | None, str]:
 
 def _failure(write: Write, err: pynetbox.RequestError) -> Failure:
     field, message = _field_message(err)
+    if field == "id" and write.id is not None:
+        field, message = None, _missing(write)
     return Failure(write.label, write.action.value, message, field, write.kind, write.key)
 
 

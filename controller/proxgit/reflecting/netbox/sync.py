@@ -466,11 +466,14 @@ class _ClusterRun:
         nic_diff = self._diff(want.interfaces, have.interfaces, deletable=want.complete)
         gone_nics = {w.id for w in nic_diff.writes if w.action is Action.delete}
         self._apply([w for w in nic_diff.writes if w.action is not Action.delete])
-        disk_diff = self._diff(want.disks, have.disks, deletable=want.complete)
+        disks_found = self._with_untagged_disks(want.disks, have)
+        disk_diff = self._diff(want.disks, disks_found, deletable=want.complete)
         self._apply(disk_diff.writes)
         # MACs and addresses; those of interfaces about to go are deleted with them
         ips_found = self._with_untagged_holders(want.ips, have)
-        mac_diff = self._diff(want.macs, have.macs, deletable=want.complete)
+        # a MAC is never deleted by itself: it is keyed by its interface (a changed MAC is an
+        # update) and NetBox deletes it with the interface, so no delete permission is needed
+        mac_diff = self._diff(want.macs, have.macs, deletable=None)
         ip_diff = self._diff(want.ips, ips_found, deletable=want.addresses_known)
         self._apply(
             [
@@ -590,6 +593,31 @@ class _ClusterRun:
             if f.tagged and isinstance(f.key[0], int) and f.key[0] not in want.live
         ]
 
+    def _with_untagged_disks(self, wanted: Sequence[Wanted], have: FoundCluster) -> list[Found]:
+        """Tagged disks, plus hand-made ones of a name a guest's new disk wants (conflicts).
+
+        Disks are read by tag; a disk made by hand on a proxgit VM is only looked for when a
+        disk is about to be created on that VM (no request at all in a steady state).
+        """
+        known = {f.key for f in have.disks}
+        vms = {
+            self.ids[(Kind.vm, (w.key[0],))]: w.key[0]
+            for w in wanted
+            if w.key not in known
+            and (Kind.vm, (w.key[0],)) in self.ids
+            and (Kind.vm, (w.key[0],)) not in self.created
+        }
+        found: list[Found] = []
+        for part in chunks(sorted(vms), 100):
+            for raw in self.client.read("virtualization", "virtual_disks", virtual_machine_id=part):
+                owner = vms.get(_nested_id(raw.get("virtual_machine")) or -1)
+                if owner is None or self.settings.tag in _tag_slugs(raw):
+                    continue  # proxgit's own disks are in ``have`` already
+                found.append(
+                    Found(Kind.disk, (owner, str(raw.get("name"))), int(raw["id"]), {}, False)
+                )
+        return [*have.disks, *found]
+
     def _with_untagged_holders(self, wanted: Sequence[Wanted], have: FoundCluster) -> list[Found]:
         """Tagged addresses, plus hand-made ones holding an address a guest wants (conflicts)."""
         known = {f.key for f in have.ips}
@@ -609,6 +637,9 @@ class _ClusterRun:
         self, wanted: Sequence[Wanted], found: Iterable[Found], *, deletable: set[Key] | None
     ) -> Diff:
         live = [w for w in wanted if w.owner is None or w.owner not in self.failed_owners]
+        if deletable is not None:
+            # the children of a VM left alone (or refused) are neither written nor deleted
+            deletable = deletable - self.failed_owners
         result = diff(live, found, self._resolve, deletable_owners=deletable)
         for conflict in result.conflicts:
             self.outcome.conflicts.append(conflict.line())
@@ -652,10 +683,13 @@ class _ClusterRun:
     def _pick_vlans(
         self, vlans: Sequence[Mapping[str, Any]], vids: Sequence[int]
     ) -> dict[int, int]:
-        """One NetBox VLAN per 802.1Q id: the only one, else the site's, else the global one."""
+        """One NetBox VLAN per 802.1Q id: the only usable one, else the site's, else the global
+        one. A VLAN of another site is never used: the VMs are in ``nodes.site`` (their
+        device's), and NetBox refuses an interface whose untagged VLAN is elsewhere."""
         picked: dict[int, int] = {}
         for vid in vids:
-            options = [v for v in vlans if int(v.get("vid") or -1) == vid]
+            same_vid = [v for v in vlans if int(v.get("vid") or -1) == vid]
+            options = [v for v in same_vid if _nested_id(v.get("site")) in (None, self.basics.site)]
             if len(options) > 1:
                 site = [v for v in options if _nested_id(v.get("site")) == self.basics.site]
                 bare = [v for v in options if not v.get("site") and not v.get("group")]
@@ -667,6 +701,11 @@ class _ClusterRun:
                     f"VLAN {vid}: {len(options)} VLANs in NetBox could be meant; "
                     "interfaces get none"
                 )
+            elif same_vid:
+                self.outcome.warnings.append(
+                    f"VLAN {vid}: NetBox has it only at other sites than "
+                    f"{self.settings.nodes.site}; interfaces get none"
+                )
         return picked
 
 
@@ -674,6 +713,10 @@ def _nested_id(value: Any) -> int | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     return int(value) if value is not None else None
+
+
+def _tag_slugs(raw: Mapping[str, Any]) -> set[str]:
+    return {str(t.get("slug")) for t in raw.get("tags") or () if isinstance(t, Mapping)}
 
 
 def _vlan_ids(reading: ClusterReading) -> set[int]:
@@ -696,9 +739,10 @@ class Line(NamedTuple):
 
 def describe(result: NetBoxResult) -> list[Line]:
     """The NetBox step in lines for the terminal: per cluster what changed, then every problem."""
-    if result.error:
-        return [Line(f"netbox: {result.error}; nothing written", True)]
     lines = [Line(f"netbox: created {created}") for created in result.supporting]
+    if result.error:
+        written = "nothing written" if not result.writes else "nothing more written"
+        return [*lines, Line(f"netbox: {result.error}; {written}", True)]
     lines += [Line(f"netbox: warning: {warning}") for warning in result.warnings]
     for c in result.clusters:
         name = f"netbox: cluster {c.cluster}"
@@ -706,11 +750,26 @@ def describe(result: NetBoxResult) -> list[Line]:
             lines.append(Line(f"{name}: {c.error}", True))
             continue
         lines.append(Line(f"{name}: {c.summary()}"))
-        lines.extend(Line(f"{name}: refused: {f.line()}", True) for f in c.failures)
+        lines.extend(Line(f"{name}: refused: {text}", True) for text in refusals(c.failures))
         lines.extend(Line(f"{name}: left alone: {x}") for x in c.conflicts)
         lines.extend(Line(f"{name}: warning: {w}") for w in c.warnings)
     reads = result.requests.get("GET", 0)
     lines.append(
         Line(f"netbox: {reads} read(s), {result.writes} write request(s) in {result.seconds:.1f} s")
     )
+    return lines
+
+
+def refusals(failures: Sequence[Failure]) -> list[str]:
+    """One line per refused object; objects refused for want of one permission share a line."""
+    groups: dict[str, list[Failure]] = {}
+    for number, failure in enumerate(failures):
+        groups.setdefault(failure.denied or f"#{number}", []).append(failure)
+    lines = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(first.line())
+        else:
+            lines.append(f"{first.action} {first.label} and {len(group) - 1} more: {first.message}")
     return lines
