@@ -36,10 +36,6 @@ class AppliedAndSettled:
     apply: ApplyRun
     requests: DeletionsRun | None
 
-    @property
-    def interrupted(self) -> bool:
-        return self.apply.interrupted
-
 
 def apply_and_settle(
     repo: Path, options: ApplyOptions, *, destroy_approved: bool

@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, computed_field
 
+from proxgit.loading import DesiredGuest
 from proxgit.planning.fieldchange import FieldChange
 from proxgit.proxmox.live import LiveGuest
 
@@ -120,6 +121,36 @@ class UndeclaredGuest(BaseModel):
             node=self.node,
             status=self.status,
         )
+
+
+def declared_drift(
+    cluster: str,
+    guest: DesiredGuest,
+    live: LiveGuest | None,
+    fields: list[FieldChange] | None = None,
+) -> GuestDrift:
+    """A declared guest that drifted, as both commands report it: ``missing`` (at the
+    node its file names) when ``live`` is None, else ``changed`` by ``fields``."""
+    if live is None:
+        return GuestDrift(
+            cluster=cluster,
+            vmid=guest.document.spec.vmid,
+            name=guest.name,
+            kind=guest.kind,
+            drift=DriftKind.missing,
+            node=guest.document.spec.node,
+            file=guest.path,
+        )
+    return GuestDrift(
+        cluster=cluster,
+        vmid=guest.document.spec.vmid,
+        name=guest.name,
+        kind=guest.kind,
+        node=live.node,
+        status=live.status,
+        file=guest.path,
+        fields=fields or [],
+    )
 
 
 def undeclared_guest(cluster: str, guest: LiveGuest) -> UndeclaredGuest:

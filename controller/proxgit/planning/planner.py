@@ -23,7 +23,7 @@ from proxgit.planning.drift import (
     DriftKind,
     DriftReport,
     DriftSummary,
-    GuestDrift,
+    declared_drift,
     undeclared_guest,
 )
 from proxgit.planning.effects import lxc_effect, parse_hotplug, qemu_effect, rule_of
@@ -248,18 +248,7 @@ def _plan_cluster(
                         )
                     )
             if change.action == Action.update and not in_scope:
-                plan.drift.append(
-                    GuestDrift(
-                        cluster=cluster.name,
-                        vmid=vmid,
-                        name=guest.name,
-                        kind=guest.kind,
-                        node=live_guest.node,
-                        status=live_guest.status,
-                        file=guest.path,
-                        fields=change.fields,
-                    )
-                )
+                plan.drift.append(declared_drift(cluster.name, guest, live_guest, change.fields))
                 change.action, change.fields = Action.noop, []
             node_changed = base is not None and (
                 old is None or old.document.spec.node != guest.document.spec.node
@@ -270,17 +259,7 @@ def _plan_cluster(
         _root_only_warnings(change, guest)
         plan.changes.append(change)
         if live_guest is None and base is not None and old is not None and not in_scope:
-            plan.drift.append(
-                GuestDrift(
-                    cluster=cluster.name,
-                    vmid=vmid,
-                    name=guest.name,
-                    kind=guest.kind,
-                    drift=DriftKind.missing,
-                    node=guest.document.spec.node,
-                    file=guest.path,
-                )
-            )
+            plan.drift.append(declared_drift(cluster.name, guest, None))
     for vmid in sorted(set(before) - set(declared)):
         old = before[vmid]
         live_guest = cluster.guests.get(vmid)
@@ -943,31 +922,20 @@ def compute_drift(
         declared = {g.document.spec.vmid: g for g in desired.guests_in(name)}
         for vmid, guest in sorted(declared.items()):
             found = cluster.guests.get(vmid)
-            entry = GuestDrift(
-                cluster=name,
-                vmid=vmid,
-                name=guest.name,
-                kind=guest.kind,
-                drift=DriftKind.changed,
-                file=guest.path,
-            )
             if found is None:
-                entry.drift = DriftKind.missing
-                entry.node = guest.document.spec.node
-                report.guests.append(entry)
+                report.guests.append(declared_drift(name, guest, None))
                 continue
-            entry.node, entry.status = found.node, found.status
             if found.kind != guest.kind or found.template:
                 live_is = "a template" if found.template else found.kind
-                entry.fields = [FieldChange(path="kind", before=live_is, after=guest.kind)]
-                report.guests.append(entry)
+                kind = FieldChange(path="kind", before=live_is, after=guest.kind)
+                report.guests.append(declared_drift(name, guest, found, [kind]))
                 continue
             if found.config is None:
                 report.errors.append(f"cluster '{name}': config of vmid {vmid} was not read")
                 continue
-            entry.fields = diff_guest(guest.document, found)
-            if entry.fields:
-                report.guests.append(entry)
+            fields = diff_guest(guest.document, found)
+            if fields:
+                report.guests.append(declared_drift(name, guest, found, fields))
             else:
                 in_sync += 1
         for vmid, found in sorted(cluster.guests.items()):
